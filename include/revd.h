@@ -1,0 +1,157 @@
+/* revd.h — the whole public API of librevd.
+ *
+ * librevd serves the reverse protocol (see README.md) on a libuv loop that
+ * belongs to the caller.  It never calls uv_run(), never installs signal
+ * handlers, never writes to stdout and keeps no global state: two servers on
+ * one loop, or one loop per thread, just work.
+ *
+ * Errors are 0 or a negative UV_E* code (turn them into text with
+ * revd_strerror()).  A call that fails never fires its callback.
+ */
+#ifndef REVD_H
+#define REVD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(REVD_BUILDING_LIBRARY) && defined(__GNUC__)
+#define REVD_EXPORT __attribute__((visibility("default")))
+#else
+#define REVD_EXPORT
+#endif
+
+#define REVD_VERSION_STRING "0.1.0"
+#define REVD_DEFAULT_HOST "127.0.0.1"
+#define REVD_DEFAULT_PORT 7342
+
+/* What one exchange is (the framing). */
+enum revd_mode {
+  REVD_MODE_CHUNK, /* the first read (at most 64 KiB); the server then closes */
+  REVD_MODE_EOF,   /* everything until the client half-closes */
+  REVD_MODE_LINE   /* each '\n'-terminated line; the connection stays open */
+};
+
+/* What is reversed inside a message. */
+enum revd_reverse {
+  REVD_REVERSE_BYTES,      /* byte order; any binary data */
+  REVD_REVERSE_CODEPOINTS, /* UTF-8 code points */
+  REVD_REVERSE_GRAPHEMES   /* user-perceived characters (extended grapheme clusters) */
+};
+
+/* Size of one read, and so the largest chunk-mode message. */
+#define REVD_CHUNK_MAX (64 * 1024)
+
+typedef struct revd_options {
+  int mode;                 /* enum revd_mode; default REVD_MODE_CHUNK */
+  int reverse;              /* enum revd_reverse; default REVD_REVERSE_BYTES */
+  size_t max_message;       /* eof/line: most bytes one message may hold; default 64 MiB */
+  unsigned max_conns;       /* open connections at most; past it new ones are closed at once; 0 = no limit */
+  unsigned idle_timeout_ms; /* a connection silent this long is closed; 0 = never; default 60000 */
+  unsigned linger_ms;       /* lingering close: how long unread input is drained before closing; default 2000 */
+  int backlog;              /* listen(2) backlog; default 511 */
+} revd_options_t;
+
+/* Counters of one server.  Plain integers kept on the loop's thread. */
+typedef struct revd_stats {
+  uint64_t accepted;       /* connections accepted */
+  uint64_t completed;      /* exchanges answered in full (line mode: lines answered) */
+  uint64_t active;         /* connections open now */
+  uint64_t empty;          /* connections closed by the client before a message was complete */
+  uint64_t resets;         /* connections that ended in a read or write error (reset, broken pipe) */
+  uint64_t timeouts;       /* connections closed by the idle timeout */
+  uint64_t too_large;      /* connections closed because a message passed max_message */
+  uint64_t rejected;       /* connections closed at once because max_conns was reached */
+  uint64_t utf8_fallbacks; /* messages reversed by bytes because they were not valid UTF-8 */
+  uint64_t bytes_in;       /* bytes read from clients */
+  uint64_t bytes_out;      /* bytes of replies handed to the kernel */
+} revd_stats_t;
+
+typedef struct revd_server revd_server_t; /* opaque */
+
+/* Fills *opts with the defaults (chunk mode, byte reversal, limits above). */
+REVD_EXPORT void revd_options_init(revd_options_t *opts);
+
+/* Creates a server on the caller's loop.  *opts is copied; the loop must
+ * outlive the server.  Opens no handle yet.  On success *out owns the
+ * server until revd_server_close()'s callback has run.
+ * Returns 0, or UV_EINVAL for options out of range, UV_ENOMEM. */
+REVD_EXPORT int revd_server_new(uv_loop_t *loop, const revd_options_t *opts,
+                                revd_server_t **out);
+
+/* Binds to addr (struct sockaddr_in or sockaddr_in6; port 0 picks a free
+ * port) and starts accepting.  addr is only read during the call.
+ * Returns 0 or a negative UV_E* code (UV_EADDRINUSE, UV_EACCES, UV_EBUSY if
+ * already listening, ...); on failure the server is still usable and must
+ * still be closed with revd_server_close(). */
+REVD_EXPORT int revd_server_listen(revd_server_t *srv, const struct sockaddr *addr);
+
+/* Same, on a Unix domain socket at path (created; an existing file is an
+ * error: UV_EADDRINUSE).  The socket file is removed by revd_server_close(). */
+REVD_EXPORT int revd_server_listen_unix(revd_server_t *srv, const char *path);
+
+/* Writes the bound address (useful after port 0) to *out.
+ * Returns 0, or UV_EINVAL if the server does not listen on TCP. */
+REVD_EXPORT int revd_server_getsockname(const revd_server_t *srv,
+                                        struct sockaddr_storage *out);
+
+/* Copies the current counters into *out.  Cheap; call it as often as you like. */
+REVD_EXPORT void revd_server_stats(const revd_server_t *srv, revd_stats_t *out);
+
+/* Stops accepting, lets exchanges in flight finish (bounded by linger_ms),
+ * closes every handle the server opened, frees the server, then calls
+ * cb(srv, arg) from the loop (srv is only a token by then: do not
+ * dereference it).  cb may be NULL.  Call it once; after the callback
+ * the host's uv_loop_close() returns 0 (as far as revd is concerned). */
+REVD_EXPORT void revd_server_close(revd_server_t *srv,
+                                   void (*cb)(revd_server_t *srv, void *arg),
+                                   void *arg);
+
+/* ---- client side: one exchange per connection ------------------------- */
+
+/* Called once per exchange.  status is 0 when the whole reply came back
+ * (the server closed after it), else a negative UV_E* code (UV_ETIMEDOUT,
+ * UV_ECONNREFUSED, ...).  reply/len: what arrived so far; the buffer belongs
+ * to the library and is valid only during the call.  `what` names the step
+ * that failed ("connect", "write", "read", "timeout") or is NULL on success. */
+typedef void (*revd_exchange_cb)(int status, const char *what, const char *reply,
+                                 size_t len, void *arg);
+
+/* Connects to addr, sends msg (copied), half-closes, reads the reply until
+ * the server closes, and calls cb.  timeout_ms bounds the whole exchange
+ * (0 = none); max_reply bounds the reply (0 = 64 MiB).
+ * Returns 0 (cb will fire exactly once, from the loop) or a negative UV_E*
+ * code (cb will not fire). */
+REVD_EXPORT int revd_exchange(uv_loop_t *loop, const struct sockaddr *addr,
+                              const char *msg, size_t len, unsigned timeout_ms,
+                              size_t max_reply, revd_exchange_cb cb, void *arg);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Text for a revd/libuv error code.  Never NULL; static storage. */
+REVD_EXPORT const char *revd_strerror(int err);
+
+/* Parses "chunk", "eof", "line" (resp. "bytes", "codepoints", "graphemes").
+ * Returns the enum value or UV_EINVAL. */
+REVD_EXPORT int revd_mode_parse(const char *name);
+REVD_EXPORT int revd_reverse_parse(const char *name);
+/* Names of enum values; "?" for values out of range. */
+REVD_EXPORT const char *revd_mode_name(int mode);
+REVD_EXPORT const char *revd_reverse_name(int reverse);
+
+/* Formats addr as "HOST:PORT" ("[V6]:PORT" for IPv6) into buf.
+ * Returns 0 or UV_EINVAL / UV_ENOSPC. */
+REVD_EXPORT int revd_format_addr(const struct sockaddr *addr, char *buf, size_t size);
+
+/* Resolves a numeric host (IPv4 or IPv6 literal, or "localhost") and port
+ * into *out.  Does no DNS.  Returns 0 or UV_EINVAL. */
+REVD_EXPORT int revd_parse_addr(const char *host, int port, struct sockaddr_storage *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REVD_H */

@@ -1,0 +1,206 @@
+/* revc — sends each MESSAGE on its own connection, all at once, and prints
+ * the replies in argument order, one a line. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "revd.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+
+struct reply {
+  int done;
+  int status;
+  const char *what;
+  char *data;
+  size_t len;
+};
+
+struct client_config {
+  const char *host;
+  int port;
+  int mode;
+  unsigned timeout_ms;
+};
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: revc [OPTION]... [MESSAGE]...\n"
+          "Send each MESSAGE to a reverse server on its own connection, all at once,\n"
+          "and print the replies in argument order, one a line.  With no MESSAGE,\n"
+          "standard input is the message.\n"
+          "\n"
+          "  --host H        server address (default " REVD_DEFAULT_HOST ")\n"
+          "  --port P        server port (default %d)\n"
+          "  --mode M        chunk (default), eof or line: the server's mode\n"
+          "  --timeout MS    give up on a reply after MS milliseconds, 0 = never (default %d)\n"
+          "  --help          show this help and exit\n"
+          "  --version       show the version and exit\n"
+          "\n"
+          "Exit status: 0 when every reply came back, 1 when one did not, 2 for bad usage.\n",
+          REVD_DEFAULT_PORT, DEFAULT_TIMEOUT_MS);
+}
+
+enum { OPT_HOST = 256, OPT_PORT, OPT_MODE, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"host", required_argument, NULL, OPT_HOST},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int apply_option(struct client_config *cfg, int opt, const char *arg) {
+  uint64_t v;
+  switch (opt) {
+  case OPT_HOST: cfg->host = arg; return 0;
+  case OPT_PORT:
+    if (cli_number("revc", "--port", arg, 1, 65535, 0, &v) < 0) return 2;
+    cfg->port = (int)v;
+    return 0;
+  case OPT_MODE:
+    if ((cfg->mode = cli_mode("revc", arg)) < 0) return 2;
+    return 0;
+  case OPT_TIMEOUT:
+    if (cli_number("revc", "--timeout", arg, 0, UINT32_MAX, 0, &v) < 0) return 2;
+    cfg->timeout_ms = (unsigned)v;
+    return 0;
+  case OPT_HELP: usage(stdout); return 1;
+  case OPT_VERSION: printf("revc %s\n", REVD_VERSION_STRING); return 1;
+  default: return 2;
+  }
+}
+
+static int parse_args(int argc, char **argv, struct client_config *cfg) {
+  cfg->host = REVD_DEFAULT_HOST;
+  cfg->port = REVD_DEFAULT_PORT;
+  cfg->mode = REVD_MODE_CHUNK;
+  cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+    if (opt == '?')
+      return cli_usage_error("revc", "unknown option '%s'", argv[optind - 1]);
+    if (opt == ':')
+      return cli_usage_error("revc", "option '%s' needs a value", argv[optind - 1]);
+    int r = apply_option(cfg, opt, optarg);
+    if (r != 0)
+      return r;
+  }
+  return 0;
+}
+
+/* Reads all of stdin.  Returns 0, or -1 with errno set. */
+static int read_all(FILE *in, char **out, size_t *len) {
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  while (buf) {
+    n += fread(buf + n, 1, cap - n, in);
+    if (n < cap)
+      break;
+    char *p = realloc(buf, cap * 2);
+    if (!p) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    buf = p;
+    cap *= 2;
+  }
+  if (!buf || ferror(in)) {
+    free(buf);
+    return -1;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static void exchange_cb(int status, const char *what, const char *data, size_t len, void *arg) {
+  struct reply *rep = arg;
+  rep->done = 1;
+  rep->status = status;
+  rep->what = what;
+  rep->len = len;
+  rep->data = malloc(len ? len : 1);
+  if (rep->data)
+    memcpy(rep->data, data, len);
+}
+
+/* Prints replies in argument order; failures go to stderr.  Returns the
+ * number of messages without a complete reply. */
+static int print_replies(const struct client_config *cfg, const char *where,
+                         struct reply *replies, int n) {
+  int failed = 0;
+  for (int i = 0; i < n; i++) {
+    struct reply *rep = &replies[i];
+    if (rep->status == 0 && !rep->data)
+      rep->status = UV_ENOMEM;
+    if (rep->status != 0) {
+      fprintf(stderr, "revc: %s %s: %s\n", rep->what ? rep->what : "reply", where,
+              revd_strerror(rep->status));
+      free(rep->data);
+      failed++;
+      continue;
+    }
+    fwrite(rep->data, 1, rep->len, stdout);
+    /* line mode replies carry their own '\n'; other replies get one */
+    if (cfg->mode != REVD_MODE_LINE || rep->len == 0 || rep->data[rep->len - 1] != '\n')
+      fputc('\n', stdout);
+    free(rep->data);
+  }
+  return failed;
+}
+
+int main(int argc, char **argv) {
+  struct client_config cfg;
+  int r = parse_args(argc, argv, &cfg);
+  if (r != 0)
+    return r == 1 ? 0 : 2;
+  signal(SIGPIPE, SIG_IGN);
+
+  struct sockaddr_storage addr;
+  char where[128];
+  if (revd_parse_addr(cfg.host, cfg.port, &addr) != 0)
+    return cli_usage_error("revc", "invalid --host '%s': expected an IPv4 or IPv6 address",
+                           cfg.host);
+  revd_format_addr((struct sockaddr *)&addr, where, sizeof where);
+
+  char *stdin_msg = NULL;
+  size_t stdin_len = 0;
+  int n = argc - optind;
+  if (n == 0) {
+    if (read_all(stdin, &stdin_msg, &stdin_len) != 0) {
+      perror("revc: read standard input");
+      return 1;
+    }
+    n = 1;
+  }
+  struct reply *replies = calloc((size_t)n, sizeof *replies);
+  uv_loop_t loop;
+  if (!replies || uv_loop_init(&loop) != 0) {
+    fprintf(stderr, "revc: start: out of memory\n");
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    const char *msg = stdin_msg ? stdin_msg : argv[optind + i];
+    size_t len = stdin_msg ? stdin_len : strlen(msg);
+    r = revd_exchange(&loop, (struct sockaddr *)&addr, msg, len, cfg.timeout_ms, 0, exchange_cb,
+                      &replies[i]);
+    if (r != 0)
+      replies[i] = (struct reply){.done = 1, .status = r, .what = "connect"};
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  free(stdin_msg);
+  int failed = print_replies(&cfg, where, replies, n);
+  free(replies);
+  return failed ? 1 : 0;
+}
