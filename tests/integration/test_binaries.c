@@ -1,0 +1,300 @@
+/* The real revd and revc, over real sockets, as users run them. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "revd.h"
+
+static int start_default(void **state) {
+  static struct revd_proc p;
+  if (revd_start(&p, NULL) != 0)
+    return -1;
+  *state = &p;
+  return 0;
+}
+
+static int stop_expect_clean(void **state) {
+  struct revd_proc *p = *state;
+  int status = revd_stop(p, SIGTERM, 5000);
+  if (status != 0)
+    fprintf(stderr, "revd exited %d; it printed:\n%s\n", status, p->log);
+  return status == 0 ? 0 : -1;
+}
+
+/* The classic Python client: connect, send, recv, and recv returns b''. */
+static void classic_client_gets_reversal_then_eof(void **state) {
+  struct revd_proc *p = *state;
+  int fd = tcp_connect(p->port);
+  assert_true(fd >= 0);
+  assert_int_equal(send_all(fd, "Hello, world", 12), 0);
+  char buf[64];
+  ssize_t n = recv_until_eof(fd, buf, sizeof buf, 3000);
+  assert_int_equal(n, 12);
+  assert_memory_equal(buf, "dlrow ,olleH", 12);
+  assert_int_equal(recv(fd, buf, sizeof buf, 0), 0); /* the server closed */
+  close(fd);
+}
+
+struct exchange_result {
+  int done, ok;
+  const char *expect;
+  size_t len;
+};
+
+static void exchange_cb(int status, const char *what, const char *reply, size_t len, void *arg) {
+  struct exchange_result *r = arg;
+  (void)what;
+  r->done++;
+  r->ok = status == 0 && len == r->len && memcmp(reply, r->expect, len) == 0;
+}
+
+/* 500 clients at once on one loop, each with its own message. */
+static void many_concurrent_clients_all_answered(void **state) {
+  struct revd_proc *p = *state;
+  enum { N = 500 };
+  static char msgs[N][32], expect[N][32];
+  static struct exchange_result res[N];
+  struct sockaddr_storage addr;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(revd_parse_addr("127.0.0.1", p->port, &addr), 0);
+  for (int i = 0; i < N; i++) {
+    int len = snprintf(msgs[i], sizeof msgs[i], "client %d says hi", i);
+    reverse_copy(expect[i], msgs[i], (size_t)len);
+    res[i] = (struct exchange_result){.expect = expect[i], .len = (size_t)len};
+    assert_int_equal(revd_exchange(&loop, (struct sockaddr *)&addr, msgs[i], (size_t)len, 10000,
+                                   0, exchange_cb, &res[i]),
+                     0);
+  }
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  int done = 0, ok = 0;
+  for (int i = 0; i < N; i++) {
+    done += res[i].done;
+    ok += res[i].ok;
+  }
+  assert_int_equal(done, N);
+  assert_int_equal(ok, N);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The blocking classic server would serve nobody else while one client
+ * sits silent; revd must not care. */
+static void silent_clients_do_not_hold_up_a_fresh_one(void **state) {
+  struct revd_proc *p = *state;
+  enum { SILENT = 200 };
+  int silent[SILENT];
+  for (int i = 0; i < SILENT; i++) {
+    silent[i] = tcp_connect(p->port);
+    assert_true(silent[i] >= 0);
+  }
+  usleep(50 * 1000); /* let revd accept them all */
+  double start = now_ms();
+  int fd = tcp_connect(p->port);
+  assert_true(fd >= 0);
+  assert_int_equal(send_all(fd, "ping", 4), 0);
+  char buf[16];
+  ssize_t n = recv_until_eof(fd, buf, sizeof buf, 2000);
+  double took = now_ms() - start;
+  assert_int_equal(n, 4);
+  assert_memory_equal(buf, "gnip", 4);
+  assert_true(took < 250.0);
+  close(fd);
+  for (int i = 0; i < SILENT; i++)
+    close(silent[i]);
+}
+
+static void revc_prints_replies_in_argument_order(void **state) {
+  struct revd_proc *p = *state;
+  char port[16];
+  snprintf(port, sizeof port, "%d", p->port);
+  const char *argv[] = {bin_path("REVC_BIN"), "--port", port, "first", "second one", "3rd", NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 10000, &r), 0);
+  assert_string_equal(r.out, "tsrif\neno dnoces\ndr3\n");
+}
+
+static void revc_sends_stdin_when_no_message(void **state) {
+  struct revd_proc *p = *state;
+  char port[16];
+  snprintf(port, sizeof port, "%d", p->port);
+  const char *argv[] = {bin_path("REVC_BIN"), "--port", port, NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, "from stdin", 10, 10000, &r), 0);
+  assert_string_equal(r.out, "nidts morf\n");
+}
+
+/* A client that resets, and one that leaves without a word, are counted
+ * and freed; the next client is served as if nothing happened. */
+static void rude_clients_do_not_hurt_the_server(void **state) {
+  struct revd_proc *p = *state;
+  for (int i = 0; i < 20; i++) {
+    int fd = tcp_connect(p->port);
+    assert_true(fd >= 0);
+    if (i % 2) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* close sends a reset */
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      send_all(fd, "abc", 3);
+    }
+    close(fd);
+  }
+  classic_client_gets_reversal_then_eof(state);
+}
+
+/* Writing to a client that is gone raises SIGPIPE, which must not kill revd. */
+static void client_gone_before_reply_does_not_kill_revd(void **state) {
+  struct revd_proc *p = *state;
+  static char big[60000];
+  memset(big, 'x', sizeof big);
+  for (int i = 0; i < 20; i++) {
+    int fd = tcp_connect(p->port);
+    assert_true(fd >= 0);
+    int small = 1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    send_all(fd, big, sizeof big);
+    close(fd);
+  }
+  usleep(100 * 1000);
+  assert_int_equal(kill(p->pid, 0), 0);
+  classic_client_gets_reversal_then_eof(state);
+}
+
+/* ---- bad input: one clear line, the right exit status ------------------ */
+
+static void run_revd_expect(const char *const *args, int status, const char *needle) {
+  const char *argv[16] = {bin_path("REVD_BIN")};
+  size_t n = 1;
+  for (size_t i = 0; args[i]; i++)
+    argv[n++] = args[i];
+  argv[n] = NULL;
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), status);
+  if (!strstr(r.err, needle))
+    fail_msg("expected \"%s\" in stderr, got: %s", needle, r.err);
+  /* one line, not a screenful */
+  assert_non_null(strchr(r.err, '\n'));
+  assert_null(strchr(strchr(r.err, '\n') + 1, '\n'));
+}
+
+static void revd_rejects_bad_flags(void **state) {
+  (void)state;
+  run_revd_expect((const char *[]){"--port", "abc", NULL}, 2, "revd: invalid --port 'abc'");
+  run_revd_expect((const char *[]){"--port", "70000", NULL}, 2, "revd: invalid --port '70000'");
+  run_revd_expect((const char *[]){"--bogus", NULL}, 2, "revd: unknown option '--bogus'");
+  run_revd_expect((const char *[]){"--mode", "sideways", NULL}, 2, "invalid --mode 'sideways'");
+  run_revd_expect((const char *[]){"--port", NULL}, 2, "option '--port' needs a value");
+  run_revd_expect((const char *[]){"--port", "0", "--host", "not.an.ip", NULL}, 1,
+                  "invalid --host 'not.an.ip'");
+}
+
+static void revd_reports_port_in_use(void **state) {
+  struct revd_proc *p = *state;
+  char port[16], expect[96];
+  snprintf(port, sizeof port, "%d", p->port);
+  snprintf(expect, sizeof expect, "revd: listen 127.0.0.1:%d: address already in use\n", p->port);
+  const char *argv[] = {bin_path("REVD_BIN"), "--port", port, NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 1);
+  assert_string_equal(r.err, expect);
+}
+
+static void revc_reports_connection_refused(void **state) {
+  (void)state;
+  int port = unused_port();
+  char portstr[16], expect[96];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  snprintf(expect, sizeof expect, "revc: connect 127.0.0.1:%d: connection refused\n", port);
+  const char *argv[] = {bin_path("REVC_BIN"), "--port", portstr, "hello", NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 1);
+  assert_string_equal(r.err, expect);
+  assert_int_equal(r.out_len, 0);
+}
+
+static void revc_rejects_bad_flags(void **state) {
+  (void)state;
+  const char *argv[] = {bin_path("REVC_BIN"), "--timeout", "-5", "x", NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 2);
+  assert_non_null(strstr(r.err, "revc: invalid --timeout '-5'"));
+}
+
+static void help_and_version_exit_zero(void **state) {
+  (void)state;
+  const char *bins[] = {bin_path("REVD_BIN"), bin_path("REVC_BIN")};
+  for (int i = 0; i < 2; i++) {
+    struct run_result r;
+    const char *help[] = {bins[i], "--help", NULL};
+    assert_int_equal(run_program(help, NULL, 0, 5000, &r), 0);
+    assert_non_null(strstr(r.out, "usage:"));
+    assert_non_null(strstr(r.out, "--port"));
+    const char *version[] = {bins[i], "--version", NULL};
+    assert_int_equal(run_program(version, NULL, 0, 5000, &r), 0);
+    assert_non_null(strstr(r.out, REVD_VERSION_STRING));
+  }
+}
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void stop_signal_exits_zero(int sig) {
+  struct revd_proc p;
+  assert_int_equal(revd_start(&p, NULL), 0);
+  int idle = tcp_connect(p.port); /* an open connection must not hold up the exit */
+  assert_true(idle >= 0);
+  classic_client_gets_reversal_then_eof((void **)&(struct revd_proc *){&p});
+  double start = now_ms();
+  assert_int_equal(kill(p.pid, sig), 0);
+  char buf[8];
+  assert_int_equal(recv_until_eof(idle, buf, sizeof buf, 2000), 0); /* clean EOF, no reset */
+  close(idle);
+  assert_int_equal(revd_stop(&p, 0, 5000), 0);
+  assert_true(now_ms() - start < 1000);
+}
+
+static void sigterm_exits_zero(void **state) {
+  (void)state;
+  stop_signal_exits_zero(SIGTERM);
+}
+
+static void sigint_exits_zero(void **state) {
+  (void)state;
+  stop_signal_exits_zero(SIGINT);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest with_server[] = {
+      cmocka_unit_test(classic_client_gets_reversal_then_eof),
+      cmocka_unit_test(many_concurrent_clients_all_answered),
+      cmocka_unit_test(silent_clients_do_not_hold_up_a_fresh_one),
+      cmocka_unit_test(revc_prints_replies_in_argument_order),
+      cmocka_unit_test(revc_sends_stdin_when_no_message),
+      cmocka_unit_test(rude_clients_do_not_hurt_the_server),
+      cmocka_unit_test(client_gone_before_reply_does_not_kill_revd),
+      cmocka_unit_test(revd_reports_port_in_use),
+  };
+  const struct CMUnitTest standalone[] = {
+      cmocka_unit_test(revd_rejects_bad_flags),
+      cmocka_unit_test(revc_reports_connection_refused),
+      cmocka_unit_test(revc_rejects_bad_flags),
+      cmocka_unit_test(help_and_version_exit_zero),
+      cmocka_unit_test(sigterm_exits_zero),
+      cmocka_unit_test(sigint_exits_zero),
+  };
+  int failed = cmocka_run_group_tests_name("binaries: one revd", with_server, start_default,
+                                           stop_expect_clean);
+  failed += cmocka_run_group_tests_name("binaries: standalone", standalone, NULL, NULL);
+  return failed ? 1 : 0;
+}
