@@ -1,0 +1,796 @@
+/* bench.c — the load: one libuv loop per thread, a fixed array of
+ * connections per loop, reused from exchange to exchange.
+ *
+ * Each connection owns its uv_tcp_t, its one uv_connect_t and uv_write_t and
+ * one reply buffer, all allocated once: an exchange costs no malloc.  The
+ * message is a slice of the shared immutable payload, so writing it copies
+ * nothing.  After the message the write side is shut down with shutdown(2)
+ * directly: uv_shutdown would wait for another turn of the loop.
+ *
+ * Closed loop: a connection that ends an exchange starts the next one.
+ * Open loop (--rate): exchange k is due at t0 + k/rate; a timerfd (ns
+ * resolution, unlike libuv's ms timers) wakes the loop, and due exchanges go
+ * to free connections, or wait for the next connection to free up.  Either
+ * way an exchange's latency counts from when it was due (wrk2's correction
+ * for coordinated omission): a stalled server shows as latency, not as a
+ * quietly lower rate.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "payload.h"
+#include "revd.h"
+
+volatile int bench_interrupted;
+
+#define TICK_MS 100 /* timeout scan and progress publishing */
+
+struct worker;
+
+struct conn {
+  uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
+  uv_connect_t connect_req;
+  uv_write_t write_req;
+  struct worker *w;
+  uint64_t t_start;   /* exchange start: when it was due (open loop) or began */
+  uint64_t t_connect; /* when connect(2) was called */
+  uint64_t deadline;  /* ns; the exchange times out after it */
+  size_t off, len;    /* the message: a slice of the payload */
+  size_t got;         /* reply bytes so far */
+  uint64_t lines;     /* line mode: lines answered on this connection */
+  uv_buf_t wbufs[2];
+  char *buf;          /* reply buffer, cap bytes */
+  size_t cap;
+  unsigned open : 1;        /* tcp initialised, close callback not run yet */
+  unsigned closing : 1;
+  unsigned connected : 1;
+  unsigned reading : 1;
+  unsigned in_exchange : 1; /* an exchange is counted as started and not ended */
+  unsigned idle : 1;        /* on the idle stack (open loop) */
+  unsigned done : 1;        /* retired: the worker needs it no more */
+};
+
+struct worker {
+  unsigned id;
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t wake;     /* Ctrl-C from the control thread */
+  uv_timer_t tick;     /* timeouts, publishing */
+  uv_timer_t end;      /* closed loop with -d */
+  uv_poll_t sched;     /* open loop: the timerfd */
+  int tfd;
+  const struct bench_config *cfg;
+  const payload_t *payload;
+  struct conn *conns;
+  struct conn **idle;
+  unsigned nconns, nidle, ndone;
+  uint64_t quota;      /* closed loop: exchanges this worker may start */
+  uint64_t started;
+  /* open loop */
+  double interval_ns;
+  uint64_t t0, next_k, limit_k, max_lag;
+  int stopping, aborting, finished, loop_ready;
+  int first_other; /* the first error counted as "other" */
+  uint64_t rng;
+  uint64_t t_begin, t_last;
+  struct bench_counts counts;
+  struct bench_mismatch first_mismatch;
+  hist_t *lat, *conn_lat, *interval;
+  uv_async_t *done_async; /* the control loop's */
+  atomic_uint *nfinished; /* the control loop's count of workers done */
+  /* what the control thread reads, under mu */
+  pthread_mutex_t mu;
+  struct bench_counts pub;
+  hist_t *pub_interval;
+};
+
+static void conn_next(struct conn *c);
+static void conn_close(struct conn *c);
+static void worker_maybe_done(struct worker *w);
+
+/* ---- one exchange ----------------------------------------------------- */
+
+/* Sorts a libuv error into its kind; remembers the first "other" one. */
+static enum outcome outcome_of(struct worker *w, int err) {
+  switch (err) {
+  case UV_ECONNRESET:
+  case UV_EPIPE: return OUT_RESET;
+  case UV_ETIMEDOUT: return OUT_TIMEOUT;
+  default:
+    if (!w->first_other)
+      w->first_other = err;
+    return OUT_OTHER;
+  }
+}
+
+/* Keeps what the first wrong reply looked like, for the summary. */
+static void note_mismatch(const struct conn *c) {
+  struct bench_mismatch *m = &c->w->first_mismatch;
+  const char *want = payload_expected(c->w->payload, c->off, c->len);
+  size_t got = c->got, n = got < c->len ? got : c->len, i = 0;
+  if (c->w->cfg->mode == REVD_MODE_LINE && got > 0 && c->buf[got - 1] == '\n')
+    got--, n = got < c->len ? got : c->len;
+  while (i < n && c->buf[i] == want[i])
+    i++;
+  m->seen = 1;
+  m->sent = c->len;
+  m->received = got;
+  m->first_diff = i;
+}
+
+static void exchange_end(struct conn *c, enum outcome how) {
+  struct worker *w = c->w;
+  if (!c->in_exchange)
+    return;
+  c->in_exchange = 0;
+  uint64_t now = uv_hrtime();
+  w->counts.by[how]++;
+  if (how == OUT_MISMATCH && w->counts.by[how] == 1)
+    note_mismatch(c);
+  w->t_last = now;
+  if (how == OUT_OK) {
+    hist_record(w->lat, now - c->t_start);
+    hist_record(w->interval, now - c->t_start);
+  }
+  int keep = how == OUT_OK && w->cfg->mode == REVD_MODE_LINE && c->connected &&
+             ++c->lines < w->cfg->lines && !w->stopping && !w->aborting;
+  if (keep)
+    conn_next(c);
+  else
+    conn_close(c);
+}
+
+static void after_sent(struct conn *c) {
+  if (c->w->cfg->mode == REVD_MODE_LINE)
+    return;
+  uv_os_fd_t fd;
+  /* Half-close: chunk and eof servers both answer a client that does. */
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || shutdown(fd, SHUT_WR) != 0)
+    exchange_end(c, outcome_of(c->w, uv_translate_sys_error(errno)));
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, write_req));
+  if (status == UV_ECANCELED || !c->in_exchange)
+    return;
+  if (status < 0)
+    exchange_end(c, outcome_of(c->w, status));
+  else
+    after_sent(c);
+}
+
+static void send_message(struct conn *c) {
+  const struct bench_config *cfg = c->w->cfg;
+  c->got = 0;
+  c->wbufs[0] = uv_buf_init((char *)payload_message(c->w->payload, c->off), (unsigned)c->len);
+  c->wbufs[1] = uv_buf_init((char *)"\n", 1);
+  unsigned n = cfg->mode == REVD_MODE_LINE ? 2 : 1;
+  size_t total = c->len + (n == 2);
+  c->w->counts.bytes_out += total;
+  int r = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, n);
+  if (r == UV_EAGAIN)
+    r = 0;
+  if (r < 0) {
+    exchange_end(c, outcome_of(c->w, r));
+    return;
+  }
+  if ((size_t)r == total) {
+    after_sent(c);
+    return;
+  }
+  /* The kernel took part: queue the rest (the payload is immutable). */
+  uv_buf_t *b = c->wbufs;
+  size_t skip = (size_t)r;
+  if (skip >= b[0].len) {
+    skip -= b[0].len;
+    b++;
+    n--;
+  }
+  b[0].base += skip;
+  b[0].len -= skip;
+  r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, b, n, write_cb);
+  if (r < 0)
+    exchange_end(c, outcome_of(c->w, r));
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  struct conn *c = (struct conn *)h;
+  (void)suggested;
+  *buf = uv_buf_init(c->buf + c->got, (unsigned)(c->cap - c->got));
+}
+
+static void read_line(struct conn *c, size_t from) {
+  char *nl = memchr(c->buf + from, '\n', c->got - from);
+  if (!nl) {
+    if (c->got > c->len) /* no '\n' where it belongs */
+      exchange_end(c, OUT_MISMATCH);
+    return;
+  }
+  size_t line = (size_t)(nl - c->buf);
+  int good = line + 1 == c->got &&
+             payload_verify(c->w->payload, c->off, c->len, c->buf, line);
+  exchange_end(c, good ? OUT_OK : OUT_MISMATCH);
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  struct conn *c = (struct conn *)s;
+  (void)buf;
+  if (nread == 0)
+    return;
+  if (!c->in_exchange) {
+    /* Data or EOF between exchanges (line mode, idle): drop the connection. */
+    conn_close(c);
+    return;
+  }
+  if (nread > 0) {
+    size_t from = c->got;
+    c->got += (size_t)nread;
+    c->w->counts.bytes_in += (uint64_t)nread;
+    if (c->w->cfg->mode == REVD_MODE_LINE)
+      read_line(c, from);
+    else if (c->got > c->len)
+      exchange_end(c, OUT_MISMATCH); /* longer than the message */
+    return;
+  }
+  if (nread != UV_EOF) {
+    exchange_end(c, outcome_of(c->w, (int)nread));
+    return;
+  }
+  if (c->got == 0)
+    exchange_end(c, OUT_CLOSED);
+  else if (c->w->cfg->mode == REVD_MODE_LINE)
+    exchange_end(c, OUT_MISMATCH); /* a line cut short */
+  else
+    exchange_end(c, payload_verify(c->w->payload, c->off, c->len, c->buf, c->got)
+                        ? OUT_OK : OUT_MISMATCH);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  struct conn *c = (struct conn *)req->handle;
+  if (status == UV_ECANCELED || !c->in_exchange)
+    return;
+  if (status < 0) {
+    exchange_end(c, OUT_CONNECT);
+    return;
+  }
+  c->connected = 1;
+  uint64_t now = uv_hrtime();
+  hist_record(c->w->conn_lat, now - c->t_connect);
+  int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (r < 0) {
+    exchange_end(c, outcome_of(c->w, r));
+    return;
+  }
+  c->reading = 1;
+  send_message(c);
+}
+
+static void conn_connect(struct conn *c) {
+  struct worker *w = c->w;
+  uv_tcp_init(&w->loop, &c->tcp);
+  c->open = 1;
+  c->lines = 0;
+  c->t_connect = uv_hrtime();
+  int r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&w->cfg->addr,
+                         connect_cb);
+  if (r < 0) {
+    exchange_end(c, OUT_CONNECT); /* e.g. no ephemeral port left */
+    return;
+  }
+}
+
+static void exchange_begin(struct conn *c, uint64_t due) {
+  struct worker *w = c->w;
+  const struct bench_config *cfg = w->cfg;
+  uint64_t now = uv_hrtime();
+  c->in_exchange = 1;
+  c->t_start = due ? due : now;
+  c->deadline = now + cfg->timeout_ms * UINT64_C(1000000);
+  c->len = (size_t)rng_range(&w->rng, cfg->size_min, cfg->size_max);
+  c->off = (size_t)rng_range(&w->rng, 0, cfg->size_max);
+  if (c->connected)
+    send_message(c);
+  else
+    conn_connect(c);
+}
+
+/* ---- what a free connection does next ---------------------------------- */
+
+static void conn_close_cb(uv_handle_t *h) {
+  struct conn *c = (struct conn *)h;
+  c->open = c->closing = c->connected = c->reading = 0;
+  if (c->idle)
+    return; /* dropped while waiting on the idle stack: it reconnects when used */
+  conn_next(c);
+}
+
+static void conn_close(struct conn *c) {
+  if (!c->open || c->closing)
+    return;
+  c->closing = 1;
+  uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+}
+
+static void conn_retire(struct conn *c) {
+  if (c->open) {
+    conn_close(c); /* conn_next runs again from the close callback */
+    return;
+  }
+  if (!c->done) {
+    c->done = 1;
+    c->w->ndone++;
+    worker_maybe_done(c->w);
+  }
+}
+
+static int open_loop(const struct worker *w) { return w->cfg->rate != 0; }
+
+static uint64_t due_time(const struct worker *w, uint64_t k) {
+  return w->t0 + (uint64_t)((double)k * w->interval_ns);
+}
+
+/* Starts the next due exchange on c if one is due.  Returns 1 if it did. */
+static int take_due(struct worker *w, struct conn *c, uint64_t now) {
+  if (w->next_k >= w->limit_k || due_time(w, w->next_k) > now)
+    return 0;
+  uint64_t due = due_time(w, w->next_k++);
+  if (now - due > w->max_lag)
+    w->max_lag = now - due;
+  exchange_begin(c, due);
+  return 1;
+}
+
+static void conn_next(struct conn *c) {
+  struct worker *w = c->w;
+  if (w->aborting || w->stopping) {
+    conn_retire(c);
+    return;
+  }
+  if (!open_loop(w)) {
+    if (w->started < w->quota) {
+      w->started++;
+      exchange_begin(c, 0);
+    } else {
+      conn_retire(c);
+    }
+    return;
+  }
+  if (take_due(w, c, uv_hrtime()))
+    return;
+  if (w->next_k >= w->limit_k) {
+    conn_retire(c); /* the schedule is over */
+    return;
+  }
+  c->idle = 1;
+  w->idle[w->nidle++] = c;
+}
+
+/* ---- the worker's timers --------------------------------------------- */
+
+static void stop_schedule(struct worker *w) {
+  if (w->tfd >= 0 && uv_is_active((uv_handle_t *)&w->sched))
+    uv_poll_stop(&w->sched);
+  while (w->nidle) {
+    struct conn *c = w->idle[--w->nidle];
+    c->idle = 0;
+    conn_retire(c);
+  }
+}
+
+static void sched_cb(uv_poll_t *p, int status, int events) {
+  struct worker *w = p->data;
+  uint64_t expirations;
+  (void)status;
+  (void)events;
+  if (read(w->tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+    return;
+  uint64_t now = uv_hrtime();
+  while (w->nidle && !w->stopping) {
+    struct conn *c = w->idle[w->nidle - 1];
+    if (!take_due(w, c, now))
+      break;
+    w->nidle--;
+    c->idle = 0;
+  }
+  if (w->next_k >= w->limit_k)
+    stop_schedule(w);
+}
+
+static void publish(struct worker *w) {
+  pthread_mutex_lock(&w->mu);
+  w->pub = w->counts;
+  hist_merge(w->pub_interval, w->interval);
+  pthread_mutex_unlock(&w->mu);
+  hist_reset(w->interval);
+}
+
+static void tick_cb(uv_timer_t *t) {
+  struct worker *w = t->data;
+  uint64_t now = uv_hrtime();
+  for (unsigned i = 0; i < w->nconns; i++) {
+    struct conn *c = &w->conns[i];
+    if (c->in_exchange && c->deadline <= now)
+      exchange_end(c, OUT_TIMEOUT);
+  }
+  publish(w);
+}
+
+static void end_cb(uv_timer_t *t) {
+  struct worker *w = t->data;
+  w->stopping = 1; /* connections retire as their exchanges end */
+  stop_schedule(w);
+}
+
+static void wake_cb(uv_async_t *a) {
+  struct worker *w = a->data;
+  w->aborting = w->stopping = 1;
+  stop_schedule(w);
+  for (unsigned i = 0; i < w->nconns; i++) {
+    struct conn *c = &w->conns[i];
+    if (c->in_exchange) {
+      c->in_exchange = 0;
+      w->counts.aborted++;
+    }
+    conn_retire(c);
+  }
+}
+
+static void worker_maybe_done(struct worker *w) {
+  if (w->ndone < w->nconns || w->finished)
+    return;
+  w->finished = 1;
+  uv_close((uv_handle_t *)&w->wake, NULL);
+  uv_close((uv_handle_t *)&w->tick, NULL);
+  uv_close((uv_handle_t *)&w->end, NULL);
+  if (w->tfd >= 0)
+    uv_close((uv_handle_t *)&w->sched, NULL);
+}
+
+static void worker_main(void *arg) {
+  struct worker *w = arg;
+  w->t_last = w->t_begin;
+  for (unsigned i = 0; i < w->nconns; i++)
+    conn_next(&w->conns[i]);
+  if (open_loop(w) && w->next_k >= w->limit_k)
+    stop_schedule(w);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  if (w->tfd >= 0)
+    close(w->tfd);
+  w->tfd = -1;
+  publish(w);
+  atomic_fetch_add(w->nfinished, 1);
+  uv_async_send(w->done_async);
+}
+
+/* ---- setting workers up and down ------------------------------------- */
+
+static int start_schedule(struct worker *w, uint64_t rate_w_milli, unsigned nworkers) {
+  /* rate_w_milli: this worker's share of the rate, in exchanges per 1000 s. */
+  w->interval_ns = 1e12 / (double)rate_w_milli;
+  /* Workers interleave their schedules instead of all firing at once. */
+  w->t0 = w->t_begin + UINT64_C(1000000) + (uint64_t)(w->interval_ns * w->id / nworkers);
+  w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (w->tfd < 0)
+    return uv_translate_sys_error(errno);
+  uint64_t step = (uint64_t)w->interval_ns;
+  if (step == 0)
+    step = 1;
+  struct itimerspec its = {
+      .it_value = {.tv_sec = (time_t)(w->t0 / 1000000000u), .tv_nsec = (long)(w->t0 % 1000000000u)},
+      .it_interval = {.tv_sec = (time_t)(step / 1000000000u), .tv_nsec = (long)(step % 1000000000u)},
+  };
+  if (timerfd_settime(w->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+    return uv_translate_sys_error(errno);
+  int r = uv_poll_init(&w->loop, &w->sched, w->tfd);
+  if (r < 0)
+    return r;
+  w->sched.data = w;
+  return uv_poll_start(&w->sched, UV_READABLE, sched_cb);
+}
+
+static uint64_t share(uint64_t total, unsigned parts, unsigned i) {
+  return total / parts + (i < total % parts);
+}
+
+static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_t conns,
+                       const struct bench_config *cfg, const payload_t *payload,
+                       uv_async_t *done_async, atomic_uint *nfinished, uint64_t t_begin) {
+  w->id = id;
+  w->cfg = cfg;
+  w->payload = payload;
+  w->tfd = -1;
+  w->done_async = done_async;
+  w->nfinished = nfinished;
+  w->t_begin = t_begin;
+  w->rng = UINT64_C(0x5eed) + id;
+  w->nconns = (unsigned)share(conns, nworkers, id);
+  w->quota = cfg->count ? share(cfg->count, nworkers, id) : UINT64_MAX;
+  w->lat = malloc(sizeof(hist_t));
+  w->conn_lat = malloc(sizeof(hist_t));
+  w->interval = malloc(sizeof(hist_t));
+  w->pub_interval = malloc(sizeof(hist_t));
+  w->conns = calloc(w->nconns, sizeof *w->conns);
+  w->idle = calloc(w->nconns, sizeof *w->idle);
+  if (!w->lat || !w->conn_lat || !w->interval || !w->pub_interval || !w->conns || !w->idle)
+    return UV_ENOMEM;
+  hist_reset(w->lat);
+  hist_reset(w->conn_lat);
+  hist_reset(w->interval);
+  hist_reset(w->pub_interval);
+  /* chunk/eof: room for one byte more than the longest message, so a reply
+   * longer than its message is seen; line: the line, its '\n', one more. */
+  size_t cap = (size_t)cfg->size_max + 2;
+  for (unsigned i = 0; i < w->nconns; i++) {
+    w->conns[i].w = w;
+    w->conns[i].cap = cap;
+    w->conns[i].buf = malloc(cap);
+    if (!w->conns[i].buf)
+      return UV_ENOMEM;
+  }
+  int r = uv_loop_init(&w->loop);
+  if (r < 0)
+    return r;
+  pthread_mutex_init(&w->mu, NULL);
+  w->loop_ready = 1;
+  uv_async_init(&w->loop, &w->wake, wake_cb);
+  w->wake.data = w;
+  uv_timer_init(&w->loop, &w->tick);
+  w->tick.data = w;
+  uv_timer_start(&w->tick, tick_cb, TICK_MS, TICK_MS);
+  uv_timer_init(&w->loop, &w->end);
+  w->end.data = w;
+  if (cfg->rate) {
+    uint64_t rate_milli = cfg->rate * 1000 / nworkers;
+    w->limit_k = cfg->count ? w->quota
+                            : (cfg->rate * cfg->seconds) / nworkers +
+                                  (id < (cfg->rate * cfg->seconds) % nworkers);
+    return start_schedule(w, rate_milli ? rate_milli : 1, nworkers);
+  }
+  if (!cfg->count)
+    uv_timer_start(&w->end, end_cb, cfg->seconds * 1000, 0);
+  return 0;
+}
+
+static void worker_free(struct worker *w) {
+  if (w->conns)
+    for (unsigned i = 0; i < w->nconns; i++)
+      free(w->conns[i].buf);
+  free(w->conns);
+  free(w->idle);
+  free(w->interval);
+  free(w->pub_interval);
+  free(w->lat);
+  free(w->conn_lat);
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+/* ---- the control loop: signals, progress, the end --------------------- */
+
+struct control {
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t progress;
+  uv_async_t done;
+  struct worker *workers;
+  unsigned nworkers;
+  atomic_uint nfinished;
+  const struct bench_config *cfg;
+  uint64_t t_begin, seconds_shown;
+  hist_t *window;
+  int tty;
+  int line_open;
+};
+
+static void control_stop_workers(struct control *ctl) {
+  for (unsigned i = 0; i < ctl->nworkers; i++)
+    uv_async_send(&ctl->workers[i].wake);
+}
+
+static void signal_cb(uv_signal_t *s, int signum) {
+  struct control *ctl = s->data;
+  (void)signum;
+  bench_interrupted = 1;
+  control_stop_workers(ctl);
+}
+
+static void progress_cb(uv_timer_t *t) {
+  struct control *ctl = t->data;
+  struct bench_counts sum;
+  memset(&sum, 0, sizeof sum);
+  hist_reset(ctl->window);
+  for (unsigned i = 0; i < ctl->nworkers; i++) {
+    struct worker *w = &ctl->workers[i];
+    pthread_mutex_lock(&w->mu);
+    for (int k = 0; k < OUT_COUNT; k++)
+      sum.by[k] += w->pub.by[k];
+    hist_merge(ctl->window, w->pub_interval);
+    hist_reset(w->pub_interval);
+    pthread_mutex_unlock(&w->mu);
+  }
+  double secs = (double)(uv_hrtime() - ctl->t_begin) / 1e9;
+  uint64_t errors = 0;
+  for (int k = OUT_TIMEOUT; k < OUT_COUNT; k++)
+    errors += sum.by[k];
+  fprintf(stderr,
+          "%s%5.0fs  %8.0f/s  p99 %9.1fus  ok %llu  mismatches %llu  errors %llu  "
+          "connect errors %llu%s",
+          ctl->tty ? "\r" : "", secs, (double)ctl->window->total, /* one second's worth */
+          (double)hist_percentile(ctl->window, 99.0) / 1e3, (unsigned long long)sum.by[OUT_OK],
+          (unsigned long long)sum.by[OUT_MISMATCH], (unsigned long long)errors,
+          (unsigned long long)sum.by[OUT_CONNECT], ctl->tty ? "\033[K" : "\n");
+  ctl->line_open = ctl->tty;
+}
+
+static void done_cb(uv_async_t *a) {
+  struct control *ctl = a->data;
+  if (atomic_load(&ctl->nfinished) < ctl->nworkers)
+    return; /* uv_async_send coalesces: count, do not trust one call per worker */
+  uv_close((uv_handle_t *)&ctl->sigint, NULL);
+  uv_close((uv_handle_t *)&ctl->sigterm, NULL);
+  uv_close((uv_handle_t *)&ctl->progress, NULL);
+  uv_close((uv_handle_t *)&ctl->done, NULL);
+}
+
+static void collect(struct control *ctl, uint64_t conns, struct bench_result *res) {
+  memset(res, 0, sizeof *res);
+  res->conns = conns;
+  res->latency = malloc(sizeof(hist_t));
+  res->connect = malloc(sizeof(hist_t));
+  if (res->latency)
+    hist_reset(res->latency);
+  if (res->connect)
+    hist_reset(res->connect);
+  uint64_t t_end = ctl->t_begin;
+  for (unsigned i = 0; i < ctl->nworkers; i++) {
+    struct worker *w = &ctl->workers[i];
+    for (int k = 0; k < OUT_COUNT; k++)
+      res->counts.by[k] += w->counts.by[k];
+    res->counts.bytes_in += w->counts.bytes_in;
+    res->counts.bytes_out += w->counts.bytes_out;
+    res->counts.aborted += w->counts.aborted;
+    if (res->latency)
+      hist_merge(res->latency, w->lat);
+    if (res->connect)
+      hist_merge(res->connect, w->conn_lat);
+    if (w->first_mismatch.seen && !res->first_mismatch.seen)
+      res->first_mismatch = w->first_mismatch;
+    if (w->first_other && !res->first_other)
+      res->first_other = w->first_other;
+    if (w->max_lag > res->max_lag_ns)
+      res->max_lag_ns = w->max_lag;
+    if (w->t_last > t_end)
+      t_end = w->t_last;
+  }
+  res->seconds = (double)(t_end - ctl->t_begin) / 1e9;
+  res->interrupted = bench_interrupted;
+}
+
+int bench_run(const struct bench_config *cfg, uint64_t conns, struct bench_result *out) {
+  struct control ctl;
+  payload_t payload;
+  int r;
+  memset(&ctl, 0, sizeof ctl);
+  memset(out, 0, sizeof *out);
+  ctl.cfg = cfg;
+  ctl.nworkers = (unsigned)cfg->threads;
+  ctl.tty = isatty(2);
+  ctl.window = malloc(sizeof(hist_t));
+  ctl.workers = calloc(ctl.nworkers, sizeof *ctl.workers);
+  if (!ctl.window || !ctl.workers || payload_init(&payload, (size_t)cfg->size_max, 42) < 0) {
+    fprintf(stderr, "revbench: setting up: out of memory\n");
+    free(ctl.window);
+    free(ctl.workers);
+    return -1;
+  }
+  uv_loop_init(&ctl.loop);
+  uv_async_init(&ctl.loop, &ctl.done, done_cb);
+  ctl.done.data = &ctl;
+  uv_signal_init(&ctl.loop, &ctl.sigint);
+  uv_signal_init(&ctl.loop, &ctl.sigterm);
+  ctl.sigint.data = ctl.sigterm.data = &ctl;
+  uv_signal_start(&ctl.sigint, signal_cb, SIGINT);
+  uv_signal_start(&ctl.sigterm, signal_cb, SIGTERM);
+  uv_timer_init(&ctl.loop, &ctl.progress);
+  ctl.progress.data = &ctl;
+  ctl.t_begin = uv_hrtime();
+  unsigned started = 0;
+  for (unsigned i = 0; i < ctl.nworkers; i++) {
+    r = worker_init(&ctl.workers[i], i, ctl.nworkers, conns, cfg, &payload, &ctl.done,
+                    &ctl.nfinished, ctl.t_begin);
+    if (r == 0)
+      r = uv_thread_create(&ctl.workers[i].thread, worker_main, &ctl.workers[i]);
+    if (r < 0) {
+      fprintf(stderr, "revbench: starting worker %u: %s\n", i, uv_strerror(r));
+      break;
+    }
+    started++;
+  }
+  if (started < ctl.nworkers) {
+    /* Stop what did start, then report the failure. */
+    ctl.nworkers = started;
+    control_stop_workers(&ctl);
+  }
+  if (cfg->progress)
+    uv_timer_start(&ctl.progress, progress_cb, 1000, 1000);
+  if (started == 0)
+    uv_async_send(&ctl.done);
+  uv_run(&ctl.loop, UV_RUN_DEFAULT);
+  for (unsigned i = 0; i < started; i++)
+    uv_thread_join(&ctl.workers[i].thread);
+  if (ctl.line_open)
+    fputc('\n', stderr);
+  collect(&ctl, conns, out);
+  for (unsigned i = 0; i < (unsigned)cfg->threads; i++) {
+    struct worker *w = &ctl.workers[i];
+    if (i >= started && w->loop_ready) {
+      /* Set up but never run: close what worker_init opened. */
+      uv_walk(&w->loop, close_walk_cb, NULL);
+      uv_run(&w->loop, UV_RUN_DEFAULT);
+      if (w->tfd >= 0)
+        close(w->tfd);
+    }
+    if (w->loop_ready) {
+      uv_loop_close(&w->loop);
+      pthread_mutex_destroy(&w->mu);
+    }
+    worker_free(w);
+  }
+  uv_loop_close(&ctl.loop);
+  free(ctl.window);
+  free(ctl.workers);
+  payload_free(&payload);
+  if (!out->latency || !out->connect) {
+    bench_result_free(out);
+    fprintf(stderr, "revbench: collecting results: out of memory\n");
+    return -1;
+  }
+  return started < (unsigned)cfg->threads ? -1 : 0;
+}
+
+void bench_result_free(struct bench_result *res) {
+  free(res->latency);
+  free(res->connect);
+  res->latency = res->connect = NULL;
+}
+
+int bench_probe(const struct sockaddr *addr, unsigned timeout_ms) {
+  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return uv_translate_sys_error(errno);
+  int r = connect(fd, addr, len);
+  if (r < 0 && errno == EINPROGRESS) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    r = poll(&p, 1, (int)timeout_ms);
+    if (r == 0) {
+      close(fd);
+      return UV_ETIMEDOUT;
+    }
+    int err = 0;
+    socklen_t elen = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+    r = err ? -1 : 0;
+    errno = err;
+  }
+  int saved = errno;
+  close(fd);
+  return r < 0 ? uv_translate_sys_error(saved) : 0;
+}

@@ -1,0 +1,243 @@
+/* revbench — load generator for the reverse protocol: options, probe,
+ * summary, JSON and sweep around the engine in bench.c. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "bench.h"
+#include "revd.h"
+
+static const double pcts[] = {50.0, 90.0, 99.0, 99.9};
+
+static uint64_t errors_of(const struct bench_counts *c) {
+  return c->by[OUT_TIMEOUT] + c->by[OUT_RESET] + c->by[OUT_CLOSED] + c->by[OUT_OTHER];
+}
+
+static double rate_of(const struct bench_result *r) {
+  return r->seconds > 0 ? (double)r->counts.by[OUT_OK] / r->seconds : 0.0;
+}
+
+/* Open loop: did the achieved rate stay within 2% of the target? */
+static int rate_held(const struct bench_config *cfg, const struct bench_result *r) {
+  return rate_of(r) >= 0.98 * (double)cfg->rate;
+}
+
+/* wrk's units: 812.00us, 1.25ms, 2.10s. */
+static const char *fmt_time(char *buf, size_t size, uint64_t ns) {
+  double us = (double)ns / 1e3;
+  if (us < 1000.0)
+    snprintf(buf, size, "%.2fus", us);
+  else if (us < 1e6)
+    snprintf(buf, size, "%.2fms", us / 1e3);
+  else
+    snprintf(buf, size, "%.2fs", us / 1e6);
+  return buf;
+}
+
+static const char *fmt_bytes(char *buf, size_t size, uint64_t n) {
+  static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = (double)n;
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    u++;
+  }
+  snprintf(buf, size, "%.2f%s", v, units[u]);
+  return buf;
+}
+
+static void print_hist_row(FILE *out, const char *name, const hist_t *h) {
+  char b[32];
+  fprintf(out, "    %-9s", name);
+  for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++)
+    fprintf(out, " %10s", fmt_time(b, sizeof b, hist_percentile(h, pcts[i])));
+  fprintf(out, " %10s\n", fmt_time(b, sizeof b, h->max));
+}
+
+static void print_summary(FILE *out, const struct bench_config *cfg,
+                          const struct bench_result *r) {
+  const struct bench_counts *c = &r->counts;
+  char host[80], b1[32], b2[32];
+  if (revd_format_addr((const struct sockaddr *)&cfg->addr, host, sizeof host) != 0)
+    snprintf(host, sizeof host, "%s:%d", cfg->host, cfg->port);
+  fprintf(out, "%s %.2fs test @ %s%s\n", r->interrupted ? "Interrupted" : "Ran", r->seconds,
+          host, r->interrupted ? " (Ctrl-C: what ran so far)" : "");
+  if (cfg->size_min == cfg->size_max)
+    snprintf(b1, sizeof b1, "%" PRIu64 " bytes", cfg->size_max);
+  else
+    snprintf(b1, sizeof b1, "%" PRIu64 "..%" PRIu64 " bytes", cfg->size_min, cfg->size_max);
+  fprintf(out, "  mode %s, %s, %" PRIu64 " thread%s and %" PRIu64 " connections, %s\n",
+          revd_mode_name(cfg->mode), b1, cfg->threads, cfg->threads == 1 ? "" : "s", r->conns,
+          cfg->rate ? "open loop" : "closed loop");
+  fprintf(out, "  Latency        p50        p90        p99      p99.9        max\n");
+  print_hist_row(out, "exchange", r->latency);
+  print_hist_row(out, "connect", r->connect);
+  fprintf(out, "  %" PRIu64 " exchanges ok in %.2fs, %s sent, %s received\n", c->by[OUT_OK],
+          r->seconds, fmt_bytes(b1, sizeof b1, c->bytes_out), fmt_bytes(b2, sizeof b2, c->bytes_in));
+  fprintf(out,
+          "  mismatches %" PRIu64 "; errors %" PRIu64 " (timeouts %" PRIu64 ", resets %" PRIu64
+          ", closed without reply %" PRIu64 ", other %" PRIu64 "); connect errors %" PRIu64 "\n",
+          c->by[OUT_MISMATCH], errors_of(c), c->by[OUT_TIMEOUT], c->by[OUT_RESET],
+          c->by[OUT_CLOSED], c->by[OUT_OTHER], c->by[OUT_CONNECT]);
+  if (r->first_mismatch.seen)
+    fprintf(out, "  first mismatch: sent %" PRIu64 " bytes, got %" PRIu64 " back, first wrong byte at "
+            "offset %" PRIu64 "\n", r->first_mismatch.sent, r->first_mismatch.received,
+            r->first_mismatch.first_diff);
+  if (r->first_other)
+    fprintf(out, "  first other error: %s (%s)\n", uv_err_name(r->first_other),
+            uv_strerror(r->first_other));
+  if (c->aborted)
+    fprintf(out, "  %" PRIu64 " exchanges in flight at Ctrl-C are not counted\n", c->aborted);
+  if (cfg->rate) {
+    double achieved = rate_of(r);
+    if (rate_held(cfg, r))
+      fprintf(out, "  target %" PRIu64 "/s held: achieved %.2f/s (%.1f%%); latency counts from each "
+              "exchange's scheduled start\n", cfg->rate, achieved, 100.0 * achieved / (double)cfg->rate);
+    else
+      fprintf(out, "  TARGET NOT HELD: %" PRIu64 "/s asked, %.2f/s achieved (%.1f%%): the server "
+              "(or this machine) did not keep up; starts fell up to %s behind schedule\n",
+              cfg->rate, achieved, 100.0 * achieved / (double)cfg->rate,
+              fmt_time(b1, sizeof b1, r->max_lag_ns));
+  }
+  fprintf(out, "Exchanges/sec: %10.2f\n", rate_of(r));
+}
+
+static void print_json_hist(FILE *out, const char *name, const hist_t *h) {
+  fprintf(out, "\"%s\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f,"
+          "\"min\":%.3f,\"count\":%" PRIu64 "}", name,
+          hist_percentile(h, 50.0) / 1e3, hist_percentile(h, 90.0) / 1e3,
+          hist_percentile(h, 99.0) / 1e3, hist_percentile(h, 99.9) / 1e3, h->max / 1e3,
+          h->total ? h->min / 1e3 : 0.0, h->total);
+}
+
+static void print_json(FILE *out, const struct bench_config *cfg, const struct bench_result *r) {
+  const struct bench_counts *c = &r->counts;
+  fprintf(out, "{\"host\":\"%s\",\"port\":%d,\"mode\":\"%s\",\"conns\":%" PRIu64
+          ",\"threads\":%" PRIu64 ",\"size_min\":%" PRIu64 ",\"size_max\":%" PRIu64 ",",
+          cfg->host, cfg->port, revd_mode_name(cfg->mode), r->conns, cfg->threads,
+          cfg->size_min, cfg->size_max);
+  fprintf(out, "\"ok\":%" PRIu64 ",\"mismatches\":%" PRIu64 ",\"errors\":%" PRIu64
+          ",\"connect_errors\":%" PRIu64 ",\"timeouts\":%" PRIu64 ",\"resets\":%" PRIu64
+          ",\"closed\":%" PRIu64 ",\"other_errors\":%" PRIu64 ",\"aborted\":%" PRIu64
+          ",\"exchanges\":%" PRIu64 ",",
+          c->by[OUT_OK], c->by[OUT_MISMATCH], errors_of(c), c->by[OUT_CONNECT],
+          c->by[OUT_TIMEOUT], c->by[OUT_RESET], c->by[OUT_CLOSED], c->by[OUT_OTHER], c->aborted,
+          c->by[OUT_OK] + c->by[OUT_MISMATCH] + errors_of(c) + c->by[OUT_CONNECT]);
+  fprintf(out, "\"seconds\":%.6f,\"rate\":%.3f,", r->seconds, rate_of(r));
+  if (cfg->rate)
+    fprintf(out, "\"target_rate\":%" PRIu64 ",\"rate_held\":%s,\"max_start_lag_us\":%.3f,",
+            cfg->rate, rate_held(cfg, r) ? "true" : "false", r->max_lag_ns / 1e3);
+  else
+    fprintf(out, "\"target_rate\":null,\"rate_held\":null,");
+  fprintf(out, "\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64 ",\"interrupted\":%s,",
+          c->bytes_out, c->bytes_in, r->interrupted ? "true" : "false");
+  print_json_hist(out, "latency_us", r->latency);
+  fputc(',', out);
+  print_json_hist(out, "connect_us", r->connect);
+  fputc('}', out);
+}
+
+static void print_csv_row(FILE *out, const struct bench_result *r) {
+  const hist_t *h = r->latency;
+  fprintf(out, "%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%.3f,%.2f,%.2f,%.2f,%.2f,%.2f,%.2f\n",
+          r->conns, r->counts.by[OUT_OK], r->counts.by[OUT_MISMATCH], errors_of(&r->counts),
+          r->counts.by[OUT_CONNECT], r->seconds, rate_of(r), hist_percentile(h, 50.0) / 1e3,
+          hist_percentile(h, 90.0) / 1e3, hist_percentile(h, 99.0) / 1e3,
+          hist_percentile(h, 99.9) / 1e3, h->max / 1e3);
+  fflush(out);
+}
+
+/* The verdict on one run: 0, or 1 after saying why. */
+static int verdict(const struct bench_result *r) {
+  const struct bench_counts *c = &r->counts;
+  if (c->by[OUT_MISMATCH]) {
+    fprintf(stderr, "revbench: verifying replies: %" PRIu64 " of %" PRIu64
+            " replies were not the reversed message\n", c->by[OUT_MISMATCH],
+            c->by[OUT_MISMATCH] + c->by[OUT_OK]);
+    return 1;
+  }
+  if (c->by[OUT_OK] == 0) {
+    fprintf(stderr, "revbench: running: no exchange succeeded (%" PRIu64 " errors, %" PRIu64
+            " connect errors)\n", errors_of(c), c->by[OUT_CONNECT]);
+    return 1;
+  }
+  return 0;
+}
+
+static int run_sweep(const struct bench_config *cfg) {
+  FILE *csv = stdout;
+  if (cfg->csv && !(csv = fopen(cfg->csv, "w"))) {
+    fprintf(stderr, "revbench: opening %s: %s\n", cfg->csv, strerror(errno));
+    return 1;
+  }
+  FILE *human = csv == stdout ? stderr : stdout;
+  if (cfg->json)
+    human = stderr;
+  fprintf(csv, "conns,ok,mismatches,errors,connect_errors,seconds,rate,p50_us,p90_us,p99_us,"
+               "p999_us,max_us\n");
+  int status = 0;
+  if (cfg->json)
+    fputs("{\"sweep\":[", stdout);
+  for (size_t i = 0; i < cfg->nsweep && !bench_interrupted; i++) {
+    struct bench_result r;
+    if (bench_run(cfg, cfg->sweep[i], &r) < 0) {
+      status = 1;
+      break;
+    }
+    print_csv_row(csv, &r);
+    print_summary(human, cfg, &r);
+    if (cfg->json) {
+      if (i)
+        fputc(',', stdout);
+      print_json(stdout, cfg, &r);
+    }
+    if (verdict(&r))
+      status = 1;
+    bench_result_free(&r);
+  }
+  if (cfg->json)
+    fputs("]}\n", stdout);
+  if (csv != stdout && fclose(csv) != 0) {
+    fprintf(stderr, "revbench: writing %s: %s\n", cfg->csv, strerror(errno));
+    status = 1;
+  }
+  return status;
+}
+
+int main(int argc, char **argv) {
+  struct bench_config cfg;
+  int r = bench_parse_args(argc, argv, &cfg, stdout);
+  if (r == 1)
+    return 0;
+  if (r != 0)
+    return 2;
+  signal(SIGPIPE, SIG_IGN); /* a reset peer is a counted error, not a fatal signal */
+  r = bench_probe((const struct sockaddr *)&cfg.addr,
+                  cfg.timeout_ms < 3000 ? (unsigned)cfg.timeout_ms : 3000);
+  if (r < 0) {
+    char host[80];
+    if (revd_format_addr((const struct sockaddr *)&cfg.addr, host, sizeof host) != 0)
+      snprintf(host, sizeof host, "%s", cfg.host);
+    fprintf(stderr, "revbench: connecting to %s: %s\n", host, uv_strerror(r));
+    return 1;
+  }
+  if (cfg.nsweep)
+    return run_sweep(&cfg);
+  struct bench_result res;
+  if (bench_run(&cfg, cfg.conns, &res) < 0)
+    return 1;
+  if (cfg.json) {
+    print_json(stdout, &cfg, &res);
+    fputc('\n', stdout);
+  } else {
+    print_summary(stdout, &cfg, &res);
+  }
+  fflush(stdout);
+  int status = verdict(&res);
+  bench_result_free(&res);
+  return status;
+}

@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""End-to-end tests of revbench: the real binary against the real revd, and
+against small servers written here (an echo server that does not reverse, a
+reverse server that stalls).  Usage: test_revbench.py CASE (see CASES).
+
+Environment: REVBENCH_BIN, REVD_BIN; PLOT_SCRIPT for the sweep plot (the
+plot part is skipped when gnuplot is not installed)."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REVBENCH = os.environ["REVBENCH_BIN"]
+REVD = os.environ["REVD_BIN"]
+FIELDS = ["ok", "mismatches", "errors", "connect_errors", "seconds", "rate", "latency_us"]
+PCTS = ["p50", "p90", "p99", "p999", "max"]
+
+
+class Revd:
+    """revd --port 0 in a mode; .port once it listens."""
+
+    def __init__(self, mode="chunk"):
+        self.proc = subprocess.Popen([REVD, "--port", "0", "--mode", mode],
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        m = re.search(r"listening on [\d.]+:(\d+)", line)
+        assert m, "revd did not say where it listens: %r" % line
+        self.port = int(m.group(1))
+        # Keep draining its stderr so it never blocks on a full pipe.
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class PyServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+def read_to_eof(sock):
+    data = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return data
+        data += b
+
+
+class EchoChunk(socketserver.BaseRequestHandler):
+    """Sends back what it got, not reversed."""
+
+    def handle(self):
+        self.request.sendall(read_to_eof(self.request))
+
+
+class EchoLine(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+            self.wfile.flush()
+
+
+STALL = {"until": 0.0}
+
+
+class StallingReverse(socketserver.BaseRequestHandler):
+    """Reverses correctly, but holds every reply until STALL['until']."""
+
+    def handle(self):
+        data = read_to_eof(self.request)
+        delay = STALL["until"] - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self.request.sendall(data[::-1])
+
+
+def revbench(port, *args, timeout=20):
+    cmd = [REVBENCH, "--port", str(port), "--no-progress", *map(str, args)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return p
+
+
+def revbench_json(port, *args, expect_rc=0):
+    p = revbench(port, "--json", *args)
+    assert p.returncode == expect_rc, "exit %d, stderr: %s" % (p.returncode, p.stderr)
+    out = json.loads(p.stdout)
+    for f in FIELDS:
+        assert f in out, "JSON lacks %s: %s" % (f, p.stdout)
+    for f in PCTS:
+        assert isinstance(out["latency_us"][f], (int, float)), f
+    return out
+
+
+def check_clean(out):
+    assert out["mismatches"] == 0, out
+    assert out["errors"] == 0, out
+    assert out["connect_errors"] == 0, out
+    assert out["ok"] > 0, out
+    lat = out["latency_us"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p999"] <= lat["max"], lat
+
+
+# ---- cases -----------------------------------------------------------------
+
+def case_chunk():
+    with Revd("chunk") as d:
+        # chunk mode: the message must arrive in the server's first read; on
+        # loopback that is reliable up to ~32 KiB (see bench/README.md).
+        out = revbench_json(d.port, "-n", 3000, "-c", 20, "-s", "13:16384")
+        check_clean(out)
+        assert out["ok"] == 3000, out
+        out = revbench_json(d.port, "-d", 1, "-c", 8, "-t", 2)
+        check_clean(out)
+        assert 0.9 < out["seconds"] < 3, out
+
+
+def case_eof():
+    with Revd("eof") as d:
+        out = revbench_json(d.port, "--mode", "eof", "-n", 500, "-c", 10, "-s", "1:300k")
+        check_clean(out)
+        assert out["ok"] == 500, out
+        assert out["bytes_received"] == out["bytes_sent"], out
+
+
+def case_line():
+    with Revd("line") as d:
+        out = revbench_json(d.port, "--mode", "line", "-n", 5000, "-c", 10, "--lines", 50,
+                            "-s", "1:2000")
+        check_clean(out)
+        assert out["ok"] == 5000, out
+        # 50 lines per connection: about 100 connections, not 5000.
+        assert out["connect_us"]["count"] <= 120, out
+
+
+def case_echo():
+    with PyServer(EchoChunk) as s:
+        out = revbench_json(s.port, "-n", 300, "-c", 4, expect_rc=1)
+        assert out["ok"] == 0 and out["mismatches"] == 300, out
+        assert out["errors"] == 0 and out["connect_errors"] == 0, out
+    with PyServer(EchoLine) as s:
+        out = revbench_json(s.port, "--mode", "line", "-n", 200, "-c", 4, expect_rc=1)
+        assert out["ok"] == 0 and out["mismatches"] == 200, out
+
+
+def case_rate():
+    with Revd("chunk") as d:
+        out = revbench_json(d.port, "--rate", 2000, "-d", 3, "-c", 20)
+        check_clean(out)
+        assert abs(out["rate"] - 2000) <= 40, "rate %.1f/s is not 2000/s within 2%%" % out["rate"]
+        assert out["rate_held"] is True, out
+        assert out["target_rate"] == 2000, out
+
+
+def case_stall():
+    """Open loop: a server that stalls for a second cannot hide it by
+    slowing the load down (coordinated omission)."""
+    with PyServer(StallingReverse) as s:
+        STALL["until"] = time.monotonic() + 1.5  # the first 1.5 s of a 3 s run
+        out = revbench_json(s.port, "--rate", 200, "-d", 3, "-c", 4, "--timeout", 10000)
+        assert out["mismatches"] == 0 and out["ok"] > 0, out
+        # About 300 of 600 exchanges were due during the stall; counted from
+        # when they were due, well over a tenth of them waited 300 ms or more.
+        assert out["latency_us"]["p90"] >= 300000, out["latency_us"]
+        assert out["max_start_lag_us"] >= 300000, out
+
+
+def case_usage():
+    for args in (["--frobnicate"], ["-c", "0"], ["-c", "-3"], ["-n", "0"], ["-d", "-1"],
+                 ["-t", "0"], ["--rate", "0"], ["--mode", "words"], ["-s", "70000"],
+                 ["-d", "1", "-n", "1"], ["extra"]):
+        p = subprocess.run([REVBENCH, *args], capture_output=True, text=True, timeout=10)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("revbench: "), (args, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
+    p = subprocess.run([REVBENCH, "--help"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "usage: revbench" in p.stdout
+
+
+def case_unreachable():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    t0 = time.monotonic()
+    p = subprocess.run([REVBENCH, "--port", str(port), "-d", "5"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("revbench: connecting to 127.0.0.1:%d: "
+                                                   % port), p.stderr
+    assert time.monotonic() - t0 < 3, "an unreachable server should fail fast"
+
+
+def case_sigint():
+    with Revd("chunk") as d:
+        p = subprocess.Popen([REVBENCH, "--port", str(d.port), "-d", "60", "-c", "4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=5)
+        assert p.returncode == 0, (p.returncode, err)
+        assert "Interrupted" in out and "exchanges ok" in out, out
+        m = re.search(r"(\d+) exchanges ok in ([\d.]+)s", out)
+        assert m and int(m.group(1)) > 0 and 1.0 < float(m.group(2)) < 3.0, out
+
+
+def case_sweep():
+    with Revd("chunk") as d, tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "sweep.csv")
+        p = revbench(d.port, "--sweep", "1,4,16", "-d", 1, "--csv", csv)
+        assert p.returncode == 0, p.stderr
+        rows = open(csv).read().strip().splitlines()
+        assert rows[0].startswith("conns,ok,mismatches,errors,connect_errors,seconds,rate,"), rows
+        assert [r.split(",")[0] for r in rows[1:]] == ["1", "4", "16"], rows
+        for r in rows[1:]:
+            assert int(r.split(",")[1]) > 0 and int(r.split(",")[2]) == 0, r
+        if shutil.which("gnuplot") is None:
+            print("gnuplot not installed: plot not checked")
+            return
+        svg = os.path.join(tmp, "sweep.svg")
+        q = subprocess.run(["sh", os.environ["PLOT_SCRIPT"], csv, svg], capture_output=True,
+                           text=True, timeout=20)
+        assert q.returncode == 0, q.stderr
+        assert "<svg" in open(svg).read()
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or sorted(CASES)
+    for name in names:
+        t0 = time.monotonic()
+        CASES[name]()
+        print("%s: ok (%.1fs)" % (name, time.monotonic() - t0))
