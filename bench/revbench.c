@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "args.h"
 #include "bench.h"
@@ -133,6 +134,11 @@ static void print_json(FILE *out, const struct bench_config *cfg, const struct b
             cfg->rate, rate_held(cfg, r) ? "true" : "false", r->max_lag_ns / 1e3);
   else
     fprintf(out, "\"target_rate\":null,\"rate_held\":null,");
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  fprintf(out, "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,",
+          (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
   fprintf(out, "\"bytes_sent\":%" PRIu64 ",\"bytes_received\":%" PRIu64 ",\"interrupted\":%s,",
           c->bytes_out, c->bytes_in, r->interrupted ? "true" : "false");
   print_json_hist(out, "latency_us", r->latency);

@@ -4,7 +4,7 @@
  * else: no latency, no error kinds, no options but these.
  *
  * usage: epoll-client PORT CONNS SECONDS BYTES
- * prints: exchanges=N seconds=S rate=R mismatches=M errors=E
+ * prints: exchanges=N seconds=S rate=R mismatches=M errors=E cpu=SECONDS
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,7 +114,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++)
       on_event(events[i].data.ptr, events[i].events);
   }
-  printf("exchanges=%ld seconds=%.3f rate=%.1f mismatches=%ld errors=%ld\n", ok, t - t0,
-         (double)ok / (t - t0), mismatches, errors);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  printf("exchanges=%ld seconds=%.3f rate=%.1f mismatches=%ld errors=%ld cpu=%.3f\n", ok, t - t0,
+         (double)ok / (t - t0), mismatches, errors,
+         (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+             (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
   return 0;
 }
