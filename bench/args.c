@@ -198,8 +198,10 @@ int bench_parse_args(int argc, char **argv, struct bench_config *cfg, FILE *out)
       return 1;
     }
     if (opt == '?') {
-      if (optopt)
+      if (optopt > 0 && optopt < 256)
         return cli_usage_error(PROG, "unknown option '-%c'", optopt);
+      if (optopt >= 256) /* a known long option given a value it does not take */
+        return cli_usage_error(PROG, "option '%s' takes no value", argv[optind - 1]);
       return cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
     }
     if (opt == ':') {
