@@ -12,6 +12,7 @@
  * One uv_timer_t serves both (the libev "same timeout" pattern).
  */
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -238,12 +239,31 @@ static void conn_linger(struct conn *c) {
   }
 }
 
+/* Is more input waiting in the kernel?  One non-blocking read into the
+ * scratch buffer answers it (and sees an EOF that is already there, which
+ * saves a later wake-up).  What it reads is past the message: discarded.
+ * Input that arrives after this look still meets a closed socket: a client
+ * that keeps sending after its reply in chunk mode is on its own. */
+static void probe_pending_input(struct conn *c) {
+  uv_os_fd_t fd;
+  if (c->input_eof || c->input_more || uv_fileno(&c->h.handle, &fd) != 0)
+    return;
+  ssize_t n = recv(fd, c->srv->readbuf, sizeof c->srv->readbuf, MSG_DONTWAIT);
+  if (n > 0) {
+    c->srv->stats.bytes_in += (size_t)n;
+    c->input_more = 1;
+  } else if (n == 0) {
+    c->input_eof = 1;
+  }
+}
+
 /* The exchange is over: close now if nothing more can arrive, else linger. */
 static void conn_finish(struct conn *c) {
   if (c->writes_pending) {
     c->close_after_writes = 1;
     return;
   }
+  probe_pending_input(c);
   if (c->input_eof || !c->input_more)
     conn_close(c);
   else

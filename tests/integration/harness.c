@@ -99,6 +99,8 @@ static pid_t spawn_with_pipes(const char *const *argv, int *in_fd, int *out_fd, 
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   if (out_fd)
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  else /* never hold the test runner's stdout open past our life */
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
   int fds[] = {in[0], in[1], out[0], out[1], err[0], err[1]};
   for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
