@@ -76,15 +76,17 @@ typedef struct revd_server revd_server_t; /* opaque */
 /* Fills *opts with the defaults (chunk mode, byte reversal, limits above). */
 REVD_EXPORT void revd_options_init(revd_options_t *opts);
 
-/* Creates a server on the caller's loop.  *opts is copied; the loop must
- * outlive the server.  Opens no handle yet.  On success *out owns the
+/* Creates a server on the caller's loop.  *opts is copied (NULL: the
+ * defaults); the loop must outlive the server.  Initializes one inactive
+ * timer handle, released by revd_server_close().  On success *out owns the
  * server until revd_server_close()'s callback has run.
  * Returns 0, or UV_EINVAL for options out of range, UV_ENOMEM. */
 REVD_EXPORT int revd_server_new(uv_loop_t *loop, const revd_options_t *opts,
                                 revd_server_t **out);
 
-/* Binds to addr (struct sockaddr_in or sockaddr_in6; port 0 picks a free
- * port) and starts accepting.  addr is only read during the call.
+/* Binds to addr (struct sockaddr_in or sockaddr_in6, port 0 picks a free
+ * port; or a struct sockaddr_un, see revd_server_listen_unix) and starts
+ * accepting.  addr is only read during the call.
  * Returns 0 or a negative UV_E* code (UV_EADDRINUSE, UV_EACCES, UV_EBUSY if
  * already listening, ...); on failure the server is still usable and must
  * still be closed with revd_server_close(). */
@@ -110,6 +112,53 @@ REVD_EXPORT void revd_server_stats(const revd_server_t *srv, revd_stats_t *out);
 REVD_EXPORT void revd_server_close(revd_server_t *srv,
                                    void (*cb)(revd_server_t *srv, void *arg),
                                    void *arg);
+
+/* ---- client side ------------------------------------------------------ */
+
+/* Addresses: struct sockaddr_in, sockaddr_in6, or sockaddr_un (a Unix domain
+ * socket path) for every client call below. */
+
+/* A stream: one connection that sends as the caller writes and hands the
+ * replies over as they arrive (line mode, interactively). */
+typedef struct revd_stream revd_stream_t; /* opaque */
+
+struct revd_stream_callbacks {
+  /* Reply bytes as they arrive; data is valid only during the call.  May be NULL. */
+  void (*on_data)(revd_stream_t *s, const char *data, size_t len, void *arg);
+  /* Every byte written so far is in the kernel: time to write more.  May be NULL. */
+  void (*on_drain)(revd_stream_t *s, void *arg);
+  /* Once, after the connection is closed and freed (s is only a token then).
+   * status is 0 when the server closed cleanly, else a negative UV_E* code;
+   * `what` names the step that failed ("connect", "write", "read",
+   * "timeout", "abort") or is NULL.  Required. */
+  void (*on_done)(revd_stream_t *s, int status, const char *what, void *arg);
+};
+
+/* Connects to addr (read only during the call).  *cbs is copied.  On
+ * success *out is valid until on_done has run.  Returns 0 (on_done will fire
+ * exactly once) or a negative UV_E* code (no callback fires). */
+REVD_EXPORT int revd_stream_open(uv_loop_t *loop, const struct sockaddr *addr,
+                                 const struct revd_stream_callbacks *cbs, void *arg,
+                                 revd_stream_t **out);
+
+/* Queues a copy of data (writes made while connecting go out once
+ * connected).  Returns 0, UV_EPIPE after the stream ended, or UV_ENOMEM. */
+REVD_EXPORT int revd_stream_write(revd_stream_t *s, const char *data, size_t len);
+
+/* Bytes written with revd_stream_write() that the kernel has not taken yet:
+ * a caller feeding a stream stops at some bound and waits for on_drain. */
+REVD_EXPORT size_t revd_stream_queued(const revd_stream_t *s);
+
+/* Half-closes once the queued writes are out; the server answers what it
+ * has and closes, which ends the stream.  Returns 0 or a negative UV_E* code. */
+REVD_EXPORT int revd_stream_end(revd_stream_t *s);
+
+/* Ends the stream with UV_ETIMEDOUT unless it is done within timeout_ms
+ * from now (0: no timeout).  Returns 0 or a negative UV_E* code. */
+REVD_EXPORT int revd_stream_set_timeout(revd_stream_t *s, unsigned timeout_ms);
+
+/* Closes at once; on_done gets UV_ECANCELED.  Harmless after the end. */
+REVD_EXPORT void revd_stream_abort(revd_stream_t *s);
 
 /* ---- client side: one exchange per connection ------------------------- */
 

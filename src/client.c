@@ -1,168 +1,284 @@
-/* client.c — one exchange on its own connection: connect, send, half-close,
- * read until the server closes.  Used by revc; embeddable like the server. */
+/* client.c — the client side: a stream (connect, write as you go, half-close,
+ * replies handed over as they arrive) and, on top of it, one whole exchange
+ * per connection.  Used by revc; embeddable like the server. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "revd.h"
 
 #define DEFAULT_MAX_REPLY ((size_t)64 * 1024 * 1024)
+#define STREAM_READ_SIZE (64 * 1024)
 
-struct exchange {
-  uv_tcp_t tcp;
+struct revd_stream {
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+  } h;
   uv_connect_t connect_req;
-  uv_write_t write_req;
   uv_shutdown_t shutdown_req;
   uv_timer_t timer;
+  struct revd_stream_callbacks cbs;
+  void *arg;
   int handles_open;
   int done;
   int status;
   const char *what;
-  char *msg;
-  size_t msg_len;
+  size_t queued; /* bytes handed to revd_stream_write() not yet written */
+  char readbuf[STREAM_READ_SIZE];
+};
+
+/* A write request with its bytes beside it. */
+struct stream_write {
+  uv_write_t req;
+  revd_stream_t *s;
+  size_t len;
+  char data[];
+};
+
+static void stream_close_cb(uv_handle_t *h) {
+  revd_stream_t *s = h->data;
+  if (--s->handles_open > 0)
+    return;
+  if (s->cbs.on_done)
+    s->cbs.on_done(s, s->status, s->what, s->arg);
+  free(s);
+}
+
+/* Ends the stream once; on_done fires after both handles closed, so the
+ * caller may close its loop from inside it. */
+static void stream_end(revd_stream_t *s, int status, const char *what) {
+  if (s->done)
+    return;
+  s->done = 1;
+  s->status = status;
+  s->what = status ? what : NULL;
+  uv_close(&s->h.handle, stream_close_cb);
+  uv_close((uv_handle_t *)&s->timer, stream_close_cb);
+}
+
+static void timeout_cb(uv_timer_t *t) { stream_end(t->data, UV_ETIMEDOUT, "timeout"); }
+
+static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  revd_stream_t *s = h->data;
+  (void)suggested;
+  *buf = uv_buf_init(s->readbuf, sizeof s->readbuf);
+}
+
+static void stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  revd_stream_t *s = st->data;
+  if (nread == UV_EOF)
+    stream_end(s, 0, NULL);
+  else if (nread < 0)
+    stream_end(s, (int)nread, "read");
+  else if (nread > 0 && s->cbs.on_data)
+    s->cbs.on_data(s, buf->base, (size_t)nread, s->arg);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  revd_stream_t *s = req->data;
+  if (status == UV_ECANCELED)
+    return;
+  if (status < 0) {
+    stream_end(s, status, "connect");
+    return;
+  }
+  int r = uv_read_start(&s->h.stream, stream_alloc_cb, stream_read_cb);
+  if (r != 0)
+    stream_end(s, r, "read");
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  struct stream_write *w = (struct stream_write *)req;
+  revd_stream_t *s = w->s;
+  s->queued -= w->len;
+  free(w);
+  if (status == UV_ECANCELED)
+    return;
+  if (status < 0)
+    stream_end(s, status, "write");
+  else if (s->queued == 0 && s->cbs.on_drain && !s->done)
+    s->cbs.on_drain(s, s->arg);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  revd_stream_t *s = req->data;
+  if (status < 0 && status != UV_ECANCELED)
+    stream_end(s, status, "write");
+}
+
+static int handle_init(uv_loop_t *loop, revd_stream_t *s, int family) {
+  if (family == AF_UNIX)
+    return uv_pipe_init(loop, &s->h.pipe, 0);
+  if (family == AF_INET || family == AF_INET6)
+    return uv_tcp_init(loop, &s->h.tcp);
+  return UV_EAFNOSUPPORT;
+}
+
+static void start_connect(revd_stream_t *s, const struct sockaddr *addr, int *err) {
+  if (addr->sa_family == AF_UNIX) {
+    /* uv_pipe_connect reports failures through connect_cb only. */
+    uv_pipe_connect(&s->connect_req, &s->h.pipe, ((const struct sockaddr_un *)addr)->sun_path,
+                    connect_cb);
+    *err = 0;
+  } else {
+    *err = uv_tcp_connect(&s->connect_req, &s->h.tcp, addr, connect_cb);
+  }
+}
+
+/* A call that fails never fires a callback: close what was opened, silently. */
+static void stream_abandon(revd_stream_t *s) {
+  s->cbs.on_done = NULL;
+  s->done = 1;
+  uv_close(&s->h.handle, stream_close_cb);
+  if (s->handles_open == 2)
+    uv_close((uv_handle_t *)&s->timer, stream_close_cb);
+}
+
+int revd_stream_open(uv_loop_t *loop, const struct sockaddr *addr,
+                     const struct revd_stream_callbacks *cbs, void *arg, revd_stream_t **out) {
+  if (!loop || !addr || !cbs || !cbs->on_done || !out)
+    return UV_EINVAL;
+  revd_stream_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return UV_ENOMEM;
+  s->cbs = *cbs;
+  s->arg = arg;
+  int r = handle_init(loop, s, addr->sa_family);
+  if (r != 0) {
+    free(s);
+    return r;
+  }
+  s->h.handle.data = s->timer.data = s->connect_req.data = s->shutdown_req.data = s;
+  s->handles_open = 1;
+  r = uv_timer_init(loop, &s->timer);
+  if (r == 0) {
+    s->handles_open = 2;
+    start_connect(s, addr, &r);
+  }
+  if (r != 0) {
+    stream_abandon(s);
+    return r;
+  }
+  *out = s;
+  return 0;
+}
+
+int revd_stream_write(revd_stream_t *s, const char *data, size_t len) {
+  if (s->done)
+    return UV_EPIPE;
+  if (len == 0)
+    return 0;
+  struct stream_write *w = malloc(sizeof *w + len);
+  if (!w)
+    return UV_ENOMEM;
+  w->s = s;
+  w->len = len;
+  memcpy(w->data, data, len);
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+  /* While connecting, libuv queues the write and sends it once connected. */
+  int r = uv_write(&w->req, &s->h.stream, &buf, 1, write_cb);
+  if (r != 0) {
+    free(w);
+    return r;
+  }
+  s->queued += len;
+  return 0;
+}
+
+size_t revd_stream_queued(const revd_stream_t *s) { return s->queued; }
+
+int revd_stream_end(revd_stream_t *s) {
+  if (s->done)
+    return UV_EPIPE;
+  return uv_shutdown(&s->shutdown_req, &s->h.stream, shutdown_cb);
+}
+
+int revd_stream_set_timeout(revd_stream_t *s, unsigned timeout_ms) {
+  if (s->done)
+    return UV_EPIPE;
+  if (timeout_ms == 0)
+    return uv_timer_stop(&s->timer);
+  return uv_timer_start(&s->timer, timeout_cb, timeout_ms, 0);
+}
+
+void revd_stream_abort(revd_stream_t *s) { stream_end(s, UV_ECANCELED, "abort"); }
+
+/* ---- one exchange: a stream that sends one message and keeps the reply -- */
+
+struct exchange {
   char *reply;
   size_t reply_len, reply_cap, max_reply;
   revd_exchange_cb cb;
   void *arg;
 };
 
-static void exchange_close_cb(uv_handle_t *h) {
-  struct exchange *x = h->data;
-  if (--x->handles_open > 0)
+static void exchange_data(revd_stream_t *s, const char *data, size_t len, void *arg) {
+  struct exchange *x = arg;
+  if (len > x->max_reply - x->reply_len) {
+    revd_stream_abort(s);
+    x->max_reply = 0; /* tells exchange_done why */
     return;
-  if (x->cb)
-    x->cb(x->status, x->what, x->reply ? x->reply : "", x->reply_len, x->arg);
-  free(x->msg);
+  }
+  if (x->reply_len + len > x->reply_cap) {
+    size_t cap = x->reply_cap ? x->reply_cap : 4096;
+    while (cap < x->reply_len + len)
+      cap *= 2;
+    char *p = realloc(x->reply, cap);
+    if (!p) {
+      revd_stream_abort(s);
+      return;
+    }
+    x->reply = p;
+    x->reply_cap = cap;
+  }
+  memcpy(x->reply + x->reply_len, data, len);
+  x->reply_len += len;
+}
+
+static void exchange_done(revd_stream_t *s, int status, const char *what, void *arg) {
+  struct exchange *x = arg;
+  (void)s;
+  if (status == UV_ECANCELED) {
+    status = x->max_reply == 0 ? UV_E2BIG : UV_ENOMEM;
+    what = "read";
+  }
+  x->cb(status, what, x->reply ? x->reply : "", x->reply_len, x->arg);
   free(x->reply);
   free(x);
 }
 
-/* Ends the exchange once: the callback fires after both handles closed,
- * so the caller may close its loop from inside it. */
-static void exchange_end(struct exchange *x, int status, const char *what) {
-  if (x->done)
-    return;
-  x->done = 1;
-  x->status = status;
-  x->what = status ? what : NULL;
-  uv_close((uv_handle_t *)&x->tcp, exchange_close_cb);
-  uv_close((uv_handle_t *)&x->timer, exchange_close_cb);
-}
-
-static void timeout_cb(uv_timer_t *t) { exchange_end(t->data, UV_ETIMEDOUT, "timeout"); }
-
-static void reply_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  struct exchange *x = h->data;
-  if (x->reply_cap - x->reply_len < 4096 && x->reply_cap < x->max_reply + 1) {
-    size_t cap = x->reply_cap ? x->reply_cap * 2 : 64 * 1024;
-    if (cap > x->max_reply + 1)
-      cap = x->max_reply + 1; /* one byte past the bound tells "too long" */
-    char *p = realloc(x->reply, cap);
-    if (p) {
-      x->reply = p;
-      x->reply_cap = cap;
-    }
-  }
-  (void)suggested;
-  *buf = uv_buf_init(x->reply + x->reply_len, (unsigned)(x->reply_cap - x->reply_len));
-}
-
-static void reply_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct exchange *x = s->data;
-  (void)buf;
-  if (nread == UV_EOF) {
-    exchange_end(x, 0, NULL);
-  } else if (nread < 0) {
-    exchange_end(x, (int)nread, "read");
-  } else {
-    x->reply_len += (size_t)nread;
-    if (x->reply_len > x->max_reply)
-      exchange_end(x, UV_E2BIG, "read");
-  }
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-  struct exchange *x = req->data;
-  if (status < 0 && status != UV_ECANCELED)
-    exchange_end(x, status, "write");
-}
-
-static void write_cb(uv_write_t *req, int status) {
-  struct exchange *x = req->data;
-  if (status < 0 && status != UV_ECANCELED)
-    exchange_end(x, status, "write");
-}
-
-static void connect_cb(uv_connect_t *req, int status) {
-  struct exchange *x = req->data;
-  if (status == UV_ECANCELED)
-    return;
-  if (status < 0) {
-    exchange_end(x, status, "connect");
-    return;
-  }
-  uv_stream_t *s = (uv_stream_t *)&x->tcp;
-  uv_buf_t buf = uv_buf_init(x->msg, (unsigned)x->msg_len);
-  int r = uv_read_start(s, reply_alloc_cb, reply_read_cb);
-  if (r == 0 && x->msg_len)
-    r = uv_write(&x->write_req, s, &buf, 1, write_cb);
-  /* Half-close after the message: works with chunk and eof mode alike. */
-  if (r == 0)
-    r = uv_shutdown(&x->shutdown_req, s, shutdown_cb);
-  if (r != 0)
-    exchange_end(x, r, "write");
-}
-
-/* A call that fails never fires cb: close what was opened, silently. */
-static void exchange_abandon(struct exchange *x) {
-  x->cb = NULL;
-  x->done = 1;
-  uv_close((uv_handle_t *)&x->tcp, exchange_close_cb);
-  if (x->handles_open == 2)
-    uv_close((uv_handle_t *)&x->timer, exchange_close_cb);
-}
-
-static struct exchange *exchange_new(const char *msg, size_t len) {
-  struct exchange *x = calloc(1, sizeof *x);
-  if (!x)
-    return NULL;
-  x->msg = malloc(len ? len : 1);
-  if (!x->msg) {
-    free(x);
-    return NULL;
-  }
-  if (len)
-    memcpy(x->msg, msg, len);
-  x->msg_len = len;
-  x->tcp.data = x->timer.data = x;
-  x->connect_req.data = x->write_req.data = x->shutdown_req.data = x;
-  return x;
-}
-
 int revd_exchange(uv_loop_t *loop, const struct sockaddr *addr, const char *msg, size_t len,
                   unsigned timeout_ms, size_t max_reply, revd_exchange_cb cb, void *arg) {
-  if (!loop || !addr || !cb || (len && !msg))
+  static const struct revd_stream_callbacks cbs = {
+      .on_data = exchange_data, .on_drain = NULL, .on_done = exchange_done};
+  if (!cb || (len && !msg))
     return UV_EINVAL;
-  struct exchange *x = exchange_new(msg, len);
+  struct exchange *x = calloc(1, sizeof *x);
   if (!x)
     return UV_ENOMEM;
   x->max_reply = max_reply ? max_reply : DEFAULT_MAX_REPLY;
   x->cb = cb;
   x->arg = arg;
-  int r = uv_tcp_init(loop, &x->tcp);
+  revd_stream_t *s;
+  int r = revd_stream_open(loop, addr, &cbs, x, &s);
   if (r != 0) {
-    free(x->msg);
     free(x);
     return r;
   }
-  x->handles_open = 1;
-  r = uv_timer_init(loop, &x->timer);
-  if (r == 0) {
-    x->handles_open = 2;
-    r = uv_tcp_connect(&x->connect_req, &x->tcp, addr, connect_cb);
-  }
+  /* Half-close after the message: works with chunk and eof mode alike. */
+  r = revd_stream_write(s, msg, len);
+  if (r == 0)
+    r = revd_stream_end(s);
   if (r == 0 && timeout_ms)
-    r = uv_timer_start(&x->timer, timeout_cb, timeout_ms, 0);
-  if (r != 0)
-    exchange_abandon(x);
+    r = revd_stream_set_timeout(s, timeout_ms);
+  if (r != 0) {
+    /* Opened but failed: the stream closes without calling back. */
+    s->cbs.on_done = NULL;
+    revd_stream_abort(s);
+    free(x);
+  }
   return r;
 }

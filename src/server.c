@@ -13,6 +13,7 @@
  */
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,7 +67,6 @@ struct conn {
   enum conn_state state;
   unsigned writes_pending;
   unsigned got_bytes : 1;   /* some input arrived */
-  unsigned input_more : 1;  /* input may still be coming (a read filled the buffer, or more came) */
   unsigned input_eof : 1;   /* the client half-closed */
   unsigned close_after_writes : 1;
   unsigned read_paused : 1; /* line mode back-pressure */
@@ -239,32 +239,33 @@ static void conn_linger(struct conn *c) {
   }
 }
 
-/* Is more input waiting in the kernel?  One non-blocking read into the
- * scratch buffer answers it (and sees an EOF that is already there, which
- * saves a later wake-up).  What it reads is past the message: discarded.
- * Input that arrives after this look still meets a closed socket: a client
- * that keeps sending after its reply in chunk mode is on its own. */
-static void probe_pending_input(struct conn *c) {
+/* Has the client half-closed already?  One non-blocking read into the
+ * scratch buffer tells (an EOF sent with the message is usually there by
+ * now), and spares the lingering close to clients that did.  Bytes it finds
+ * are past the message: discarded. */
+static void probe_input_eof(struct conn *c) {
   uv_os_fd_t fd;
-  if (c->input_eof || c->input_more || uv_fileno(&c->h.handle, &fd) != 0)
+  if (c->input_eof || uv_fileno(&c->h.handle, &fd) != 0)
     return;
   ssize_t n = recv(fd, c->srv->readbuf, sizeof c->srv->readbuf, MSG_DONTWAIT);
-  if (n > 0) {
+  if (n > 0)
     c->srv->stats.bytes_in += (size_t)n;
-    c->input_more = 1;
-  } else if (n == 0) {
+  else if (n == 0)
     c->input_eof = 1;
-  }
 }
 
-/* The exchange is over: close now if nothing more can arrive, else linger. */
+/* The exchange is over.  Only a client that has half-closed can send
+ * nothing more, so only then is closing at once safe.  Anyone else (the
+ * classic client, or one still sending past the first chunk, which may just
+ * be between two writes) gets a lingering close: input that meets a closed
+ * socket draws a reset, and a reset can wipe the reply. */
 static void conn_finish(struct conn *c) {
   if (c->writes_pending) {
     c->close_after_writes = 1;
     return;
   }
-  probe_pending_input(c);
-  if (c->input_eof || !c->input_more)
+  probe_input_eof(c);
+  if (c->input_eof)
     conn_close(c);
   else
     conn_linger(c);
@@ -650,11 +651,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = c->srv;
   srv->stats.bytes_in += len;
-  if (c->got_bytes && c->state != CONN_READING)
-    c->input_more = 1; /* input past the message: closing must linger */
   c->got_bytes = 1;
-  if (len == sizeof srv->readbuf)
-    c->input_more = 1; /* a full read: more may be queued in the kernel */
   conn_touch(c);
   switch (srv->opts.mode) {
   case REVD_MODE_CHUNK:
@@ -816,6 +813,8 @@ int revd_server_listen(revd_server_t *srv, const struct sockaddr *addr) {
   int r = listener_check(srv);
   if (r != 0)
     return r;
+  if (addr->sa_family == AF_UNIX)
+    return revd_server_listen_unix(srv, ((const struct sockaddr_un *)addr)->sun_path);
   if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
     return UV_EAFNOSUPPORT;
   r = uv_tcp_init_ex(srv->loop, &srv->listener.tcp, addr->sa_family);

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "relay.h"
 #include "revd.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -23,6 +25,7 @@ struct reply {
 struct client_config {
   const char *host;
   int port;
+  const char *unix_path;
   int mode;
   unsigned timeout_ms;
 };
@@ -36,8 +39,12 @@ static void usage(FILE *out) {
           "\n"
           "  --host H        server address (default " REVD_DEFAULT_HOST ")\n"
           "  --port P        server port (default %d)\n"
-          "  --mode M        chunk (default), eof or line: the server's mode\n"
-          "  --timeout MS    give up on a reply after MS milliseconds, 0 = never (default %d)\n"
+          "  --unix PATH     connect to a Unix domain socket instead of TCP\n"
+          "  --mode M        chunk (default), eof or line: the server's mode; in line\n"
+          "                  mode with no MESSAGE, standard input streams over one\n"
+          "                  connection and each reply prints as soon as it arrives\n"
+          "  --timeout MS    give up on a reply after MS milliseconds, 0 = never (default %d);\n"
+          "                  when streaming, counted from the end of standard input\n"
           "  --help          show this help and exit\n"
           "  --version       show the version and exit\n"
           "\n"
@@ -45,11 +52,12 @@ static void usage(FILE *out) {
           REVD_DEFAULT_PORT, DEFAULT_TIMEOUT_MS);
 }
 
-enum { OPT_HOST = 256, OPT_PORT, OPT_MODE, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+enum { OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"host", required_argument, NULL, OPT_HOST},
     {"port", required_argument, NULL, OPT_PORT},
+    {"unix", required_argument, NULL, OPT_UNIX},
     {"mode", required_argument, NULL, OPT_MODE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -61,6 +69,7 @@ static int apply_option(struct client_config *cfg, int opt, const char *arg) {
   uint64_t v;
   switch (opt) {
   case OPT_HOST: cfg->host = arg; return 0;
+  case OPT_UNIX: cfg->unix_path = arg; return 0;
   case OPT_PORT:
     if (cli_number("revc", "--port", arg, 1, 65535, 0, &v) < 0) return 2;
     cfg->port = (int)v;
@@ -81,6 +90,7 @@ static int apply_option(struct client_config *cfg, int opt, const char *arg) {
 static int parse_args(int argc, char **argv, struct client_config *cfg) {
   cfg->host = REVD_DEFAULT_HOST;
   cfg->port = REVD_DEFAULT_PORT;
+  cfg->unix_path = NULL;
   cfg->mode = REVD_MODE_CHUNK;
   cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
   opterr = 0;
@@ -159,23 +169,34 @@ static int print_replies(const struct client_config *cfg, const char *where,
   return failed;
 }
 
-int main(int argc, char **argv) {
-  struct client_config cfg;
-  int r = parse_args(argc, argv, &cfg);
-  if (r != 0)
-    return r == 1 ? 0 : 2;
-  signal(SIGPIPE, SIG_IGN);
-
-  struct sockaddr_storage addr;
-  char where[128];
-  if (revd_parse_addr(cfg.host, cfg.port, &addr) != 0)
+/* Fills *addr from --unix or --host/--port and names it in `where`.
+ * Returns 0, or the exit status after reporting the problem. */
+static int resolve_target(const struct client_config *cfg, struct sockaddr_storage *addr,
+                          char *where, size_t size) {
+  if (cfg->unix_path) {
+    struct sockaddr_un *un = (struct sockaddr_un *)addr;
+    if (strlen(cfg->unix_path) >= sizeof un->sun_path)
+      return cli_usage_error("revc", "invalid --unix '%s': longer than %zu bytes", cfg->unix_path,
+                             sizeof un->sun_path - 1);
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, cfg->unix_path);
+    snprintf(where, size, "%s", cfg->unix_path);
+    return 0;
+  }
+  if (revd_parse_addr(cfg->host, cfg->port, addr) != 0)
     return cli_usage_error("revc", "invalid --host '%s': expected an IPv4 or IPv6 address",
-                           cfg.host);
-  revd_format_addr((struct sockaddr *)&addr, where, sizeof where);
+                           cfg->host);
+  revd_format_addr((struct sockaddr *)addr, where, size);
+  return 0;
+}
 
+/* Sends every MESSAGE (or all of stdin) on its own connection, all at once.
+ * Returns the exit status. */
+static int exchange_all(const struct client_config *cfg, const struct sockaddr *addr,
+                        const char *where, char **msgs, int n) {
   char *stdin_msg = NULL;
   size_t stdin_len = 0;
-  int n = argc - optind;
   if (n == 0) {
     if (read_all(stdin, &stdin_msg, &stdin_len) != 0) {
       perror("revc: read standard input");
@@ -190,17 +211,32 @@ int main(int argc, char **argv) {
     return 1;
   }
   for (int i = 0; i < n; i++) {
-    const char *msg = stdin_msg ? stdin_msg : argv[optind + i];
+    const char *msg = stdin_msg ? stdin_msg : msgs[i];
     size_t len = stdin_msg ? stdin_len : strlen(msg);
-    r = revd_exchange(&loop, (struct sockaddr *)&addr, msg, len, cfg.timeout_ms, 0, exchange_cb,
-                      &replies[i]);
+    int r = revd_exchange(&loop, addr, msg, len, cfg->timeout_ms, 0, exchange_cb, &replies[i]);
     if (r != 0)
       replies[i] = (struct reply){.done = 1, .status = r, .what = "connect"};
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   free(stdin_msg);
-  int failed = print_replies(&cfg, where, replies, n);
+  int failed = print_replies(cfg, where, replies, n);
   free(replies);
   return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  struct client_config cfg;
+  int r = parse_args(argc, argv, &cfg);
+  if (r != 0)
+    return r == 1 ? 0 : 2;
+  signal(SIGPIPE, SIG_IGN);
+  struct sockaddr_storage addr;
+  char where[128];
+  if ((r = resolve_target(&cfg, &addr, where, sizeof where)) != 0)
+    return r;
+  int n = argc - optind;
+  if (n == 0 && cfg.mode == REVD_MODE_LINE && relay_wanted())
+    return relay_stdin((struct sockaddr *)&addr, where, cfg.timeout_ms);
+  return exchange_all(&cfg, (struct sockaddr *)&addr, where, argv + optind, n);
 }

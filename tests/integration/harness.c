@@ -87,7 +87,7 @@ static void log_append(struct revd_proc *p, int timeout_ms) {
   }
 }
 
-static pid_t spawn_with_pipes(const char *const *argv, int *in_fd, int *out_fd, int *err_fd) {
+pid_t spawn_program(const char *const *argv, int *in_fd, int *out_fd, int *err_fd) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2];
   if ((in_fd && pipe(in) != 0) || (out_fd && pipe(out) != 0) || pipe(err) != 0)
     return -1;
@@ -129,14 +129,15 @@ int revd_start(struct revd_proc *p, const char *const *args) {
     argv[n++] = args[i];
   argv[n] = NULL;
   memset(p, 0, sizeof *p);
-  p->pid = spawn_with_pipes(argv, NULL, NULL, &p->err_fd);
+  p->pid = spawn_program(argv, NULL, NULL, &p->err_fd);
   if (p->pid < 0)
     return -1;
   double end = now_ms() + 5000;
   while (now_ms() < end) {
-    const char *at = strstr(p->log, "listening on 127.0.0.1:");
+    const char *at = strstr(p->log, "listening on ");
     if (at && strchr(at, '\n')) {
-      p->port = atoi(at + strlen("listening on 127.0.0.1:"));
+      const char *tcp = strstr(at, "listening on 127.0.0.1:");
+      p->port = tcp ? atoi(tcp + strlen("listening on 127.0.0.1:")) : 0;
       return 0;
     }
     log_append(p, 100);
@@ -210,7 +211,7 @@ int run_program(const char *const *argv, const char *input, size_t input_len, in
   memset(r, 0, sizeof *r);
   int in_fd, out_fd, err_fd;
   signal(SIGPIPE, SIG_IGN);
-  pid_t pid = spawn_with_pipes(argv, &in_fd, &out_fd, &err_fd);
+  pid_t pid = spawn_program(argv, &in_fd, &out_fd, &err_fd);
   if (pid < 0)
     return r->status = -1;
   double end = now_ms() + timeout_ms;

@@ -16,7 +16,8 @@ struct revd_proc {
 };
 
 /* Starts $REVD_BIN --port 0 ARGS... (args NULL-terminated, may be NULL) and
- * waits (at most 5 s) for "revd: listening on 127.0.0.1:PORT".
+ * waits (at most 5 s) for "revd: listening on 127.0.0.1:PORT" (port 0 when
+ * it listens on a Unix socket).
  * Returns 0, or -1 (the process is killed; p->log says why). */
 int revd_start(struct revd_proc *p, const char *const *args);
 
@@ -38,6 +39,11 @@ struct run_result {
  * with a timeout.  Output past the buffers is discarded.  Returns r->status. */
 int run_program(const char *const *argv, const char *input, size_t input_len, int timeout_ms,
                 struct run_result *r);
+
+/* Starts argv with pipes for the streams whose fd pointer is not NULL
+ * (stdin from /dev/null, stdout to /dev/null otherwise; stderr always piped).
+ * Returns the pid or -1. */
+pid_t spawn_program(const char *const *argv, int *in_fd, int *out_fd, int *err_fd);
 
 /* Path of a binary from the environment (REVD_BIN, REVC_BIN, ...); the test
  * fails when it is not set. */

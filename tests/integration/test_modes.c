@@ -279,6 +279,110 @@ static void connections_past_max_conns_are_refused_service(void **state) {
   stop_clean(&p);
 }
 
+/* ---- revc in line mode, interactively ---------------------------------- */
+
+/* Reads from fd until `want` bytes came or timeout_ms passed. */
+static size_t read_for(int fd, char *buf, size_t want, int timeout_ms) {
+  size_t got = 0;
+  double end = now_ms() + timeout_ms;
+  while (got < want && now_ms() < end) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, 50) <= 0)
+      continue;
+    ssize_t n = read(fd, buf + got, want - got);
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  return got;
+}
+
+static void revc_line_mode_prints_each_reply_while_input_is_open(void **state) {
+  (void)state;
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--mode", "line", NULL});
+  char port[16];
+  snprintf(port, sizeof port, "%d", p.port);
+  const char *argv[] = {bin_path("REVC_BIN"), "--port", port, "--mode", "line", NULL};
+  int in, out, err;
+  pid_t pid = spawn_program(argv, &in, &out, &err);
+  assert_true(pid > 0);
+  char buf[64];
+  assert_int_equal(write(in, "first line\n", 11), 11);
+  assert_int_equal(read_for(out, buf, 11, 3000), 11); /* stdin still open */
+  assert_memory_equal(buf, "enil tsrif\n", 11);
+  assert_int_equal(write(in, "second\nno newline", 17), 17);
+  close(in);
+  assert_int_equal(read_for(out, buf, 18, 3000), 18);
+  assert_memory_equal(buf, "dnoces\nenilwen on\n", 18);
+  int status;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  close(out);
+  close(err);
+  stop_clean(&p);
+}
+
+/* ---- Unix domain sockets ---------------------------------------------- */
+
+static void unix_socket_serves_and_is_removed_at_exit(void **state) {
+  (void)state;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/revd-test-%d.sock", (int)getpid());
+  unlink(path);
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--unix", path, NULL});
+  const char *argv[] = {bin_path("REVC_BIN"), "--unix", path, "over a unix socket", NULL};
+  struct run_result r;
+  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 0);
+  assert_string_equal(r.out, "tekcos xinu a revo\n");
+  stop_clean(&p);
+  assert_int_equal(access(path, F_OK), -1);
+}
+
+/* ---- what is reversed ------------------------------------------------- */
+
+static void expect_reply(int port, const char *msg, const char *want) {
+  char buf[256];
+  ssize_t n = exchange_half_close(port, msg, strlen(msg), buf, sizeof buf);
+  assert_int_equal(n, (ssize_t)strlen(want));
+  assert_memory_equal(buf, want, (size_t)n);
+}
+
+static void codepoints_keep_utf8_characters_whole(void **state) {
+  (void)state;
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--reverse", "codepoints", NULL});
+  expect_reply(p.port, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93",
+               "\xe2\x9c\x93 dlr\xc3\xb6w oll\xc3\xa9h"); /* héllo wörld ✓ */
+  /* Not UTF-8: the whole message is reversed by bytes instead. */
+  expect_reply(p.port, "ab\xff\xc3", "\xc3\xff" "ba");
+  stop_clean(&p);
+}
+
+static void graphemes_keep_user_perceived_characters_whole(void **state) {
+  (void)state;
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--reverse", "graphemes", "--mode", "line", NULL});
+  int fd = tcp_connect(p.port);
+  assert_true(fd >= 0);
+  /* e + combining acute; the flags of France and Germany; a ZWJ family. */
+  const char *msg = "ae\xcc\x81z\n"
+                    "\xf0\x9f\x87\xab\xf0\x9f\x87\xb7\xf0\x9f\x87\xa9\xf0\x9f\x87\xaa\n"
+                    "x\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7y\n";
+  const char *want = "ze\xcc\x81" "a\n"
+                     "\xf0\x9f\x87\xa9\xf0\x9f\x87\xaa\xf0\x9f\x87\xab\xf0\x9f\x87\xb7\n"
+                     "y\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7x\n";
+  assert_int_equal(send_all(fd, msg, strlen(msg)), 0);
+  shutdown(fd, SHUT_WR);
+  char buf[256];
+  ssize_t n = recv_until_eof(fd, buf, sizeof buf, 5000);
+  assert_int_equal(n, (ssize_t)strlen(want));
+  assert_memory_equal(buf, want, (size_t)n);
+  close(fd);
+  stop_clean(&p);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -292,6 +396,10 @@ int main(void) {
       cmocka_unit_test(chunk_mode_big_send_gets_prefix_reply_and_clean_eof),
       cmocka_unit_test(idle_clients_are_closed_after_the_timeout),
       cmocka_unit_test(connections_past_max_conns_are_refused_service),
+      cmocka_unit_test(revc_line_mode_prints_each_reply_while_input_is_open),
+      cmocka_unit_test(unix_socket_serves_and_is_removed_at_exit),
+      cmocka_unit_test(codepoints_keep_utf8_characters_whole),
+      cmocka_unit_test(graphemes_keep_user_perceived_characters_whole),
   };
   return cmocka_run_group_tests_name("modes of the real revd", tests, NULL, NULL);
 }
