@@ -19,7 +19,6 @@ struct relay {
   unsigned timeout_ms;
   int status;
   const char *what;
-  char last; /* last byte printed, to end the output with a newline */
   char buf[64 * 1024];
 };
 
@@ -63,11 +62,10 @@ static void stdin_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void on_reply(revd_stream_t *s, const char *data, size_t len, void *arg) {
-  struct relay *r = arg;
   (void)s;
+  (void)arg;
   fwrite(data, 1, len, stdout);
   fflush(stdout); /* interactive: each reply shows as it arrives */
-  r->last = data[len - 1];
 }
 
 static void on_drain(revd_stream_t *s, void *arg) {
@@ -107,7 +105,6 @@ int relay_stdin(const struct sockaddr *addr, const char *where, unsigned timeout
   uv_loop_t loop;
   memset(&r, 0, sizeof r);
   r.timeout_ms = timeout_ms;
-  r.last = '\n';
   int err = uv_loop_init(&loop);
   if (err == 0)
     err = revd_stream_open(&loop, addr, &cbs, &r, &r.out);
@@ -119,8 +116,6 @@ int relay_stdin(const struct sockaddr *addr, const char *where, unsigned timeout
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (r.last != '\n')
-    fputc('\n', stdout);
   if (err != 0) {
     fprintf(stderr, "revc: read standard input: %s\n", revd_strerror(err));
     return 1;

@@ -35,7 +35,7 @@ static void usage(FILE *out) {
           "usage: revc [OPTION]... [MESSAGE]...\n"
           "Send each MESSAGE to a reverse server on its own connection, all at once,\n"
           "and print the replies in argument order, one a line.  With no MESSAGE,\n"
-          "standard input is the message.\n"
+          "standard input is the message and the reply prints exactly as it came.\n"
           "\n"
           "  --host H        server address (default " REVD_DEFAULT_HOST ")\n"
           "  --port P        server port (default %d)\n"
@@ -144,10 +144,12 @@ static void exchange_cb(int status, const char *what, const char *data, size_t l
     memcpy(rep->data, data, len);
 }
 
-/* Prints replies in argument order; failures go to stderr.  Returns the
- * number of messages without a complete reply. */
+/* Prints replies in argument order; failures go to stderr.  A reply to
+ * standard input (raw) prints exactly as it came, so binary data survives a
+ * pipe; replies to MESSAGE arguments print one a line.  Returns the number of
+ * messages without a complete reply. */
 static int print_replies(const struct client_config *cfg, const char *where,
-                         struct reply *replies, int n) {
+                         struct reply *replies, int n, int raw) {
   int failed = 0;
   for (int i = 0; i < n; i++) {
     struct reply *rep = &replies[i];
@@ -162,7 +164,8 @@ static int print_replies(const struct client_config *cfg, const char *where,
     }
     fwrite(rep->data, 1, rep->len, stdout);
     /* line mode replies carry their own '\n'; other replies get one */
-    if (cfg->mode != REVD_MODE_LINE || rep->len == 0 || rep->data[rep->len - 1] != '\n')
+    int has_newline = rep->len > 0 && rep->data[rep->len - 1] == '\n';
+    if (!raw && (cfg->mode != REVD_MODE_LINE || !has_newline))
       fputc('\n', stdout);
     free(rep->data);
   }
@@ -219,8 +222,8 @@ static int exchange_all(const struct client_config *cfg, const struct sockaddr *
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
+  int failed = print_replies(cfg, where, replies, n, stdin_msg != NULL);
   free(stdin_msg);
-  int failed = print_replies(cfg, where, replies, n);
   free(replies);
   return failed ? 1 : 0;
 }

@@ -130,8 +130,9 @@ static void revc_sends_stdin_when_no_message(void **state) {
   snprintf(port, sizeof port, "%d", p->port);
   const char *argv[] = {bin_path("REVC_BIN"), "--port", port, NULL};
   struct run_result r;
-  assert_int_equal(run_program(argv, "from stdin", 10, 10000, &r), 0);
-  assert_string_equal(r.out, "nidts morf\n");
+  assert_int_equal(run_program(argv, "from stdin\n\0bin", 15, 10000, &r), 0);
+  assert_int_equal(r.out_len, 15); /* exactly the reply: binary survives a pipe */
+  assert_memory_equal(r.out, "nib\0\nnidts morf", 15);
 }
 
 /* A client that resets, and one that leaves without a word, are counted
