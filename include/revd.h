@@ -54,6 +54,9 @@ typedef struct revd_options {
   unsigned idle_timeout_ms; /* a connection silent this long is closed; 0 = never; default 60000 */
   unsigned linger_ms;       /* lingering close: how long unread input is drained before closing; default 2000 */
   int backlog;              /* listen(2) backlog; default 511 */
+  int reuse_port;           /* TCP: set SO_REUSEPORT, so several servers (one loop per
+                               thread) can listen on one address and the kernel spreads
+                               connections among them; default 0 */
 } revd_options_t;
 
 /* Counters of one server.  Plain integers kept on the loop's thread. */

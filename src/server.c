@@ -11,6 +11,7 @@
  * (idle timeout, touched on every read) and `lingering` (linger timeout).
  * One uv_timer_t serves both (the libev "same timeout" pattern).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -809,6 +810,16 @@ static int listener_check(const revd_server_t *srv) {
   return srv->listener_kind != LISTENER_NONE ? UV_EBUSY : 0;
 }
 
+/* libuv 1.44 has no flag for it, so set it on the socket before bind. */
+static int set_reuse_port(uv_tcp_t *tcp) {
+  uv_os_fd_t fd;
+  int on = 1;
+  int r = uv_fileno((uv_handle_t *)tcp, &fd);
+  if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+    r = uv_translate_sys_error(errno);
+  return r;
+}
+
 int revd_server_listen(revd_server_t *srv, const struct sockaddr *addr) {
   int r = listener_check(srv);
   if (r != 0)
@@ -823,7 +834,10 @@ int revd_server_listen(revd_server_t *srv, const struct sockaddr *addr) {
   srv->listener_kind = LISTENER_TCP;
   srv->listener_open = 1;
   srv->handles_open++;
-  return listener_start(srv, uv_tcp_bind(&srv->listener.tcp, addr, 0));
+  r = srv->opts.reuse_port ? set_reuse_port(&srv->listener.tcp) : 0;
+  if (r == 0)
+    r = uv_tcp_bind(&srv->listener.tcp, addr, 0);
+  return listener_start(srv, r);
 }
 
 int revd_server_listen_unix(revd_server_t *srv, const char *path) {

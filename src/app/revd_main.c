@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "workers.h"
 #include "revd.h"
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -17,6 +18,7 @@ struct daemon_config {
   int port;
   const char *unix_path;
   int log_level;
+  unsigned threads;
   revd_options_t opts;
 };
 
@@ -24,6 +26,8 @@ struct daemon {
   struct daemon_config cfg;
   uv_loop_t loop;
   revd_server_t *srv;
+  struct workers *workers; /* --threads: the loops beyond this one */
+  revd_stats_t final;      /* counters when the stop signal came */
   uv_signal_t sigint, sigterm;
   int stopping;
 };
@@ -58,6 +62,7 @@ static void usage(FILE *out) {
           "  --max-conns N         open connections at most, 0 = no limit (default 0)\n"
           "  --idle-timeout MS     close connections silent this long, 0 = never (default 60000)\n"
           "  --backlog N           listen backlog (default 511)\n"
+          "  --threads N           event loops, one thread each, sharing the port (default 1)\n"
           "  --log-level L         error, warn, info (default) or debug\n"
           "  --help                show this help and exit\n"
           "  --version             show the version and exit\n"
@@ -68,7 +73,7 @@ static void usage(FILE *out) {
 
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_REVERSE, OPT_MAX_MESSAGE, OPT_MAX_CONNS,
-  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_THREADS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -81,6 +86,7 @@ static const struct option long_options[] = {
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -131,6 +137,10 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
     if (cli_number("revd", "--backlog", arg, 1, 65535, 0, &v) < 0) return 2;
     cfg->opts.backlog = (int)v;
     return 0;
+  case OPT_THREADS:
+    if (cli_number("revd", "--threads", arg, 1, 64, 0, &v) < 0) return 2;
+    cfg->threads = (unsigned)v;
+    return 0;
   case OPT_LOG_LEVEL:
     if ((r = parse_log_level(arg)) < 0) return 2;
     cfg->log_level = r;
@@ -147,6 +157,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   cfg->port = REVD_DEFAULT_PORT;
   cfg->unix_path = NULL;
   cfg->log_level = LOG_INFO;
+  cfg->threads = 1;
   revd_options_init(&cfg->opts);
   opterr = 0; /* we word the errors ourselves, on one line */
   int opt;
@@ -161,27 +172,35 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   }
   if (optind < argc)
     return cli_usage_error("revd", "unexpected argument '%s'", argv[optind]);
+  if (cfg->threads > 1 && cfg->unix_path)
+    return cli_usage_error("revd", "--threads %u with --unix: a Unix socket is served by one thread",
+                           cfg->threads);
+  cfg->opts.reuse_port = cfg->threads > 1;
   return 0;
+}
+
+/* Closes a signal handle if start_signals() got as far as opening it. */
+static void signal_close(uv_signal_t *sig) {
+  if (sig->type == UV_SIGNAL && !uv_is_closing((uv_handle_t *)sig))
+    uv_close((uv_handle_t *)sig, NULL);
 }
 
 static void server_closed_cb(revd_server_t *srv, void *arg) {
   struct daemon *d = arg;
   (void)srv;
   d->srv = NULL;
-  uv_close((uv_handle_t *)&d->sigint, NULL);
-  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  signal_close(&d->sigint);
+  signal_close(&d->sigterm);
 }
 
-static void log_stats(const revd_server_t *srv) {
-  revd_stats_t st;
-  revd_server_stats(srv, &st);
+static void log_stats(const revd_stats_t *st) {
   log_at(LOG_INFO,
          "stats: accepted=%llu completed=%llu empty=%llu resets=%llu timeouts=%llu "
          "too_large=%llu rejected=%llu",
-         (unsigned long long)st.accepted, (unsigned long long)st.completed,
-         (unsigned long long)st.empty, (unsigned long long)st.resets,
-         (unsigned long long)st.timeouts, (unsigned long long)st.too_large,
-         (unsigned long long)st.rejected);
+         (unsigned long long)st->accepted, (unsigned long long)st->completed,
+         (unsigned long long)st->empty, (unsigned long long)st->resets,
+         (unsigned long long)st->timeouts, (unsigned long long)st->too_large,
+         (unsigned long long)st->rejected);
 }
 
 static void signal_cb(uv_signal_t *sig, int signum) {
@@ -192,7 +211,8 @@ static void signal_cb(uv_signal_t *sig, int signum) {
   }
   d->stopping = 1;
   log_at(LOG_INFO, "%s: closing (in-flight exchanges may finish)", strsignal(signum));
-  log_stats(d->srv);
+  revd_server_stats(d->srv, &d->final);
+  workers_request_stop(d->workers);
   revd_server_close(d->srv, server_closed_cb, d);
 }
 
@@ -205,6 +225,8 @@ static int start_signals(struct daemon *d) {
     r = uv_signal_start(&d->sigint, signal_cb, SIGINT);
   if (r == 0)
     r = uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+  if (r != 0)
+    log_at(LOG_ERROR, "signals: %s", revd_strerror(r));
   return r;
 }
 
@@ -218,8 +240,21 @@ static void report_listening(const struct daemon *d) {
   if (revd_server_getsockname(d->srv, &ss) == 0 &&
       revd_format_addr((struct sockaddr *)&ss, name, sizeof name) == 0)
     log_at(LOG_INFO, "listening on %s", name);
-  log_at(LOG_DEBUG, "mode %s, reverse %s", revd_mode_name(d->cfg.opts.mode),
-         revd_reverse_name(d->cfg.opts.reverse));
+  log_at(LOG_DEBUG, "mode %s, reverse %s, %u thread%s", revd_mode_name(d->cfg.opts.mode),
+         revd_reverse_name(d->cfg.opts.reverse), d->cfg.threads, d->cfg.threads > 1 ? "s" : "");
+}
+
+/* --threads: more servers on the address the main one got (port 0 resolved). */
+static int start_workers(struct daemon *d) {
+  struct sockaddr_storage bound;
+  if (d->cfg.threads < 2)
+    return 0;
+  int r = revd_server_getsockname(d->srv, &bound);
+  if (r == 0)
+    r = workers_start(d->cfg.threads - 1, &d->cfg.opts, (struct sockaddr *)&bound, &d->workers);
+  if (r != 0)
+    log_at(LOG_ERROR, "threads: %s", revd_strerror(r));
+  return r;
 }
 
 /* Binds as configured; on failure says "listen WHERE: why". */
@@ -245,10 +280,7 @@ static int listen_configured(struct daemon *d) {
   return r;
 }
 
-static void closed_after_error_cb(revd_server_t *srv, void *arg) {
-  (void)srv;
-  (void)arg;
-}
+
 
 int main(int argc, char **argv) {
   static struct daemon d;
@@ -267,18 +299,16 @@ int main(int argc, char **argv) {
     log_at(LOG_ERROR, "server: %s", revd_strerror(r));
     return 1;
   }
-  if (listen_configured(&d) != 0) {
-    revd_server_close(d.srv, closed_after_error_cb, NULL);
+  if (listen_configured(&d) != 0 || start_signals(&d) != 0 || start_workers(&d) != 0) {
+    revd_server_close(d.srv, server_closed_cb, &d);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);
     return 1;
   }
-  if ((r = start_signals(&d)) != 0) {
-    log_at(LOG_ERROR, "signals: %s", revd_strerror(r));
-    return 1;
-  }
   report_listening(&d);
   uv_run(&d.loop, UV_RUN_DEFAULT);
+  workers_join(d.workers, &d.final);
+  log_stats(&d.final);
   r = uv_loop_close(&d.loop);
   if (r != 0)
     log_at(LOG_WARN, "loop close: %s", revd_strerror(r));

@@ -1,4 +1,5 @@
 /* The real revd and revc, over real sockets, as users run them. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -196,6 +197,9 @@ static void revd_rejects_bad_flags(void **state) {
   run_revd_expect((const char *[]){"--bogus", NULL}, 2, "revd: unknown option '--bogus'");
   run_revd_expect((const char *[]){"--mode", "sideways", NULL}, 2, "invalid --mode 'sideways'");
   run_revd_expect((const char *[]){"--port", NULL}, 2, "option '--port' needs a value");
+  run_revd_expect((const char *[]){"--threads", "0", NULL}, 2, "revd: invalid --threads '0'");
+  run_revd_expect((const char *[]){"--threads", "2", "--unix", "/tmp/x.sock", NULL}, 2,
+                  "a Unix socket is served by one thread");
   run_revd_expect((const char *[]){"--port", "0", "--host", "not.an.ip", NULL}, 1,
                   "invalid --host 'not.an.ip'");
 }
@@ -274,6 +278,27 @@ static void sigint_exits_zero(void **state) {
   stop_signal_exits_zero(SIGINT);
 }
 
+/* --threads 2: two loops share the port; every client is answered and the
+ * exit log counts them all. */
+static void threads_share_the_port(void **state) {
+  (void)state;
+  struct revd_proc p;
+  assert_int_equal(revd_start(&p, (const char *[]){"--threads", "2", NULL}), 0);
+  char task_dir[64];
+  snprintf(task_dir, sizeof task_dir, "/proc/%d/task", (int)p.pid);
+  DIR *dir = opendir(task_dir);
+  assert_non_null(dir);
+  int threads = 0;
+  for (struct dirent *e; (e = readdir(dir));)
+    threads += e->d_name[0] != '.';
+  closedir(dir);
+  assert_int_equal(threads, 2);
+  many_concurrent_clients_all_answered((void **)&(struct revd_proc *){&p});
+  assert_int_equal(revd_stop(&p, SIGTERM, 5000), 0);
+  if (!strstr(p.log, "accepted=500 completed=500"))
+    fail_msg("expected accepted=500 completed=500 in:\n%s", p.log);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest with_server[] = {
@@ -293,6 +318,7 @@ int main(void) {
       cmocka_unit_test(help_and_version_exit_zero),
       cmocka_unit_test(sigterm_exits_zero),
       cmocka_unit_test(sigint_exits_zero),
+      cmocka_unit_test(threads_share_the_port),
   };
   int failed = cmocka_run_group_tests_name("binaries: one revd", with_server, start_default,
                                            stop_expect_clean);

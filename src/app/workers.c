@@ -1,0 +1,111 @@
+#include "workers.h"
+
+#include <stdlib.h>
+
+struct worker {
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t stop;
+  revd_server_t *srv;
+  revd_stats_t final;
+  int thread_started;
+};
+
+struct workers {
+  unsigned count;
+  struct worker w[];
+};
+
+void stats_add(revd_stats_t *total, const revd_stats_t *part) {
+  total->accepted += part->accepted;
+  total->completed += part->completed;
+  total->active += part->active;
+  total->empty += part->empty;
+  total->resets += part->resets;
+  total->timeouts += part->timeouts;
+  total->too_large += part->too_large;
+  total->rejected += part->rejected;
+  total->utf8_fallbacks += part->utf8_fallbacks;
+  total->bytes_in += part->bytes_in;
+  total->bytes_out += part->bytes_out;
+}
+
+static void server_closed_cb(revd_server_t *srv, void *arg) {
+  struct worker *w = arg;
+  (void)srv;
+  uv_close((uv_handle_t *)&w->stop, NULL); /* the loop is empty after this */
+}
+
+/* On the worker's own thread: the only place its server is touched. */
+static void stop_cb(uv_async_t *async) {
+  struct worker *w = async->data;
+  revd_server_stats(w->srv, &w->final);
+  revd_server_close(w->srv, server_closed_cb, w);
+}
+
+static void worker_run(void *arg) {
+  struct worker *w = arg;
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+/* Everything but the thread: a loop, a server listening, the stop handle. */
+static int worker_init(struct worker *w, const revd_options_t *opts, const struct sockaddr *addr) {
+  int r = uv_loop_init(&w->loop);
+  if (r != 0)
+    return r;
+  r = uv_async_init(&w->loop, &w->stop, stop_cb);
+  w->stop.data = w;
+  if (r == 0)
+    r = revd_server_new(&w->loop, opts, &w->srv);
+  if (r == 0 && (r = revd_server_listen(w->srv, addr)) != 0)
+    stop_cb(&w->stop); /* a failed listen still needs the close */
+  else if (r != 0)
+    uv_close((uv_handle_t *)&w->stop, NULL);
+  if (r != 0) {
+    uv_run(&w->loop, UV_RUN_DEFAULT); /* let the closes finish */
+    uv_loop_close(&w->loop);
+  }
+  return r;
+}
+
+int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr,
+                  struct workers **out) {
+  struct workers *ws = calloc(1, sizeof *ws + count * sizeof ws->w[0]);
+  if (!ws)
+    return UV_ENOMEM;
+  int r = 0;
+  for (unsigned i = 0; i < count && r == 0; i++) {
+    r = worker_init(&ws->w[i], opts, addr);
+    if (r == 0 && (r = uv_thread_create(&ws->w[i].thread, worker_run, &ws->w[i])) != 0) {
+      stop_cb(&ws->w[i].stop); /* not running yet: close it from here */
+      uv_run(&ws->w[i].loop, UV_RUN_DEFAULT);
+      uv_loop_close(&ws->w[i].loop);
+    }
+    if (r == 0) {
+      ws->w[i].thread_started = 1;
+      ws->count = i + 1;
+    }
+  }
+  if (r != 0) {
+    workers_request_stop(ws);
+    workers_join(ws, NULL);
+    return r;
+  }
+  *out = ws;
+  return 0;
+}
+
+void workers_request_stop(struct workers *ws) {
+  for (unsigned i = 0; ws && i < ws->count; i++)
+    uv_async_send(&ws->w[i].stop);
+}
+
+void workers_join(struct workers *ws, revd_stats_t *total) {
+  for (unsigned i = 0; ws && i < ws->count; i++) {
+    uv_thread_join(&ws->w[i].thread);
+    uv_loop_close(&ws->w[i].loop);
+    if (total)
+      stats_add(total, &ws->w[i].final);
+  }
+  free(ws);
+}

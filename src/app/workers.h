@@ -1,0 +1,28 @@
+/* workers.h — revd --threads N: N-1 more event loops, one thread each, each
+ * with its own server on the same address (SO_REUSEPORT): the kernel
+ * spreads connections among them, and no loop shares anything. */
+#ifndef REVD_WORKERS_H
+#define REVD_WORKERS_H
+
+#include "revd.h"
+
+struct workers;
+
+/* Starts `count` threads, each with a server built from *opts listening on
+ * addr (already bound by the main server with reuse_port set).  Returns 0
+ * with *out set, or a negative UV_E* code after cleaning up what started. */
+int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr,
+                  struct workers **out);
+
+/* Asks every worker to close its server (each finishes its exchanges in
+ * flight).  Returns at once; safe to call from the main loop's callbacks. */
+void workers_request_stop(struct workers *w);
+
+/* Waits for every worker thread, adds the counters each had when it was
+ * asked to stop into *total, and frees everything.  NULL is fine. */
+void workers_join(struct workers *w, revd_stats_t *total);
+
+/* *total += *part, counter by counter. */
+void stats_add(revd_stats_t *total, const revd_stats_t *part);
+
+#endif
