@@ -116,6 +116,34 @@ REVD_EXPORT void revd_server_close(revd_server_t *srv,
                                    void (*cb)(revd_server_t *srv, void *arg),
                                    void *arg);
 
+/* ---- metrics: the counters over HTTP ---------------------------------- */
+
+/* Formats *st in Prometheus' text exposition format into buf.  Returns the
+ * length written (no NUL counted; one is added when it fits), or UV_ENOBUFS. */
+REVD_EXPORT int revd_stats_format(const revd_stats_t *st, char *buf, size_t size);
+
+typedef struct revd_metrics revd_metrics_t; /* opaque */
+
+/* Fills *out (zeroed by the caller) with the counters to publish; called on
+ * the loop for every scrape.  Sum several servers here if you run them. */
+typedef void (*revd_metrics_collect_cb)(revd_stats_t *out, void *arg);
+
+/* Serves GET /metrics (and HEAD) over HTTP on addr (port 0 picks one), each
+ * response built from collect(arg) at that moment; other paths get 404.
+ * One request per connection.  Returns 0 with *out valid until
+ * revd_metrics_close()'s callback, or a negative UV_E* code (no callback). */
+REVD_EXPORT int revd_metrics_new(uv_loop_t *loop, const struct sockaddr *addr,
+                                 revd_metrics_collect_cb collect, void *arg,
+                                 revd_metrics_t **out);
+
+/* The bound address.  Returns 0 or a negative UV_E* code. */
+REVD_EXPORT int revd_metrics_getsockname(const revd_metrics_t *m, struct sockaddr_storage *out);
+
+/* Stops listening; scrapes in flight finish (within 5 s); frees, then calls
+ * cb(m, arg) (m only a token by then; cb may be NULL). */
+REVD_EXPORT void revd_metrics_close(revd_metrics_t *m, void (*cb)(revd_metrics_t *m, void *arg),
+                                    void *arg);
+
 /* ---- client side ------------------------------------------------------ */
 
 /* Addresses: struct sockaddr_in, sockaddr_in6, or sockaddr_un (a Unix domain

@@ -19,6 +19,7 @@ struct daemon_config {
   const char *unix_path;
   int log_level;
   unsigned threads;
+  const char *metrics;     /* HOST:PORT, or NULL */
   revd_options_t opts;
 };
 
@@ -27,6 +28,7 @@ struct daemon {
   uv_loop_t loop;
   revd_server_t *srv;
   struct workers *workers; /* --threads: the loops beyond this one */
+  revd_metrics_t *metrics;
   revd_stats_t final;      /* counters when the stop signal came */
   uv_signal_t sigint, sigterm;
   int stopping;
@@ -63,6 +65,7 @@ static void usage(FILE *out) {
           "  --idle-timeout MS     close connections silent this long, 0 = never (default 60000)\n"
           "  --backlog N           listen backlog (default 511)\n"
           "  --threads N           event loops, one thread each, sharing the port (default 1)\n"
+          "  --metrics HOST:PORT   serve the counters at http://HOST:PORT/metrics (Prometheus)\n"
           "  --log-level L         error, warn, info (default) or debug\n"
           "  --help                show this help and exit\n"
           "  --version             show the version and exit\n"
@@ -73,7 +76,7 @@ static void usage(FILE *out) {
 
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_REVERSE, OPT_MAX_MESSAGE, OPT_MAX_CONNS,
-  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_THREADS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_THREADS, OPT_METRICS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -87,6 +90,7 @@ static const struct option long_options[] = {
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"backlog", required_argument, NULL, OPT_BACKLOG},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -141,6 +145,7 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
     if (cli_number("revd", "--threads", arg, 1, 64, 0, &v) < 0) return 2;
     cfg->threads = (unsigned)v;
     return 0;
+  case OPT_METRICS: cfg->metrics = arg; return 0;
   case OPT_LOG_LEVEL:
     if ((r = parse_log_level(arg)) < 0) return 2;
     cfg->log_level = r;
@@ -213,6 +218,9 @@ static void signal_cb(uv_signal_t *sig, int signum) {
   log_at(LOG_INFO, "%s: closing (in-flight exchanges may finish)", strsignal(signum));
   revd_server_stats(d->srv, &d->final);
   workers_request_stop(d->workers);
+  if (d->metrics)
+    revd_metrics_close(d->metrics, NULL, NULL);
+  d->metrics = NULL;
   revd_server_close(d->srv, server_closed_cb, d);
 }
 
@@ -242,6 +250,50 @@ static void report_listening(const struct daemon *d) {
     log_at(LOG_INFO, "listening on %s", name);
   log_at(LOG_DEBUG, "mode %s, reverse %s, %u thread%s", revd_mode_name(d->cfg.opts.mode),
          revd_reverse_name(d->cfg.opts.reverse), d->cfg.threads, d->cfg.threads > 1 ? "s" : "");
+}
+
+/* Parses HOST:PORT (HOST may be [V6]) into *out.  Returns 0 or UV_EINVAL. */
+static int parse_host_port(const char *text, struct sockaddr_storage *out) {
+  const char *colon = strrchr(text, ':');
+  char host[64];
+  uint64_t port;
+  if (!colon || (size_t)(colon - text) >= sizeof host || colon[1] == '\0')
+    return UV_EINVAL;
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  char *end;
+  port = strtoull(colon + 1, &end, 10);
+  if (*end != '\0' || port > 65535)
+    return UV_EINVAL;
+  return revd_parse_addr(host, (int)port, out);
+}
+
+static void collect_stats(revd_stats_t *out, void *arg) {
+  struct daemon *d = arg;
+  if (d->srv)
+    revd_server_stats(d->srv, out);
+  workers_collect(d->workers, out);
+}
+
+static int start_metrics(struct daemon *d) {
+  struct sockaddr_storage addr;
+  char name[128];
+  if (!d->cfg.metrics)
+    return 0;
+  if (parse_host_port(d->cfg.metrics, &addr) != 0) {
+    log_at(LOG_ERROR, "invalid --metrics '%s': expected HOST:PORT, e.g. 127.0.0.1:9342",
+           d->cfg.metrics);
+    return UV_EINVAL;
+  }
+  int r = revd_metrics_new(&d->loop, (struct sockaddr *)&addr, collect_stats, d, &d->metrics);
+  if (r == 0)
+    r = revd_metrics_getsockname(d->metrics, &addr);
+  revd_format_addr((struct sockaddr *)&addr, name, sizeof name);
+  if (r != 0)
+    log_at(LOG_ERROR, "metrics %s: %s", name, revd_strerror(r));
+  else
+    log_at(LOG_INFO, "metrics on http://%s/metrics", name);
+  return r;
 }
 
 /* --threads: more servers on the address the main one got (port 0 resolved). */
@@ -299,7 +351,12 @@ int main(int argc, char **argv) {
     log_at(LOG_ERROR, "server: %s", revd_strerror(r));
     return 1;
   }
-  if (listen_configured(&d) != 0 || start_signals(&d) != 0 || start_workers(&d) != 0) {
+  if (listen_configured(&d) != 0 || start_signals(&d) != 0 || start_workers(&d) != 0 ||
+      start_metrics(&d) != 0) {
+    workers_request_stop(d.workers);
+    workers_join(d.workers, NULL);
+    if (d.metrics)
+      revd_metrics_close(d.metrics, NULL, NULL);
     revd_server_close(d.srv, server_closed_cb, &d);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     uv_loop_close(&d.loop);

@@ -2,17 +2,24 @@
 
 #include <stdlib.h>
 
+/* Counters cross threads only as copies under a lock, once a second:
+ * the servers themselves stay single-threaded and lock-free. */
+#define PUBLISH_MS 1000
+
 struct worker {
   uv_thread_t thread;
   uv_loop_t loop;
   uv_async_t stop;
+  uv_timer_t publish;
   revd_server_t *srv;
-  revd_stats_t final;
+  uv_mutex_t *lock;        /* the workers' one lock, for `published` */
+  revd_stats_t published;  /* a recent copy of the server's counters */
   int thread_started;
 };
 
 struct workers {
   unsigned count;
+  uv_mutex_t lock;
   struct worker w[];
 };
 
@@ -30,16 +37,27 @@ void stats_add(revd_stats_t *total, const revd_stats_t *part) {
   total->bytes_out += part->bytes_out;
 }
 
+static void publish(struct worker *w) {
+  revd_stats_t st;
+  revd_server_stats(w->srv, &st);
+  uv_mutex_lock(w->lock);
+  w->published = st;
+  uv_mutex_unlock(w->lock);
+}
+
+static void publish_cb(uv_timer_t *t) { publish(t->data); }
+
 static void server_closed_cb(revd_server_t *srv, void *arg) {
   struct worker *w = arg;
   (void)srv;
-  uv_close((uv_handle_t *)&w->stop, NULL); /* the loop is empty after this */
+  uv_close((uv_handle_t *)&w->stop, NULL); /* the loop is empty after these */
+  uv_close((uv_handle_t *)&w->publish, NULL);
 }
 
 /* On the worker's own thread: the only place its server is touched. */
 static void stop_cb(uv_async_t *async) {
   struct worker *w = async->data;
-  revd_server_stats(w->srv, &w->final);
+  publish(w);
   revd_server_close(w->srv, server_closed_cb, w);
 }
 
@@ -53,6 +71,10 @@ static int worker_init(struct worker *w, const revd_options_t *opts, const struc
   int r = uv_loop_init(&w->loop);
   if (r != 0)
     return r;
+  uv_timer_init(&w->loop, &w->publish);
+  uv_timer_start(&w->publish, publish_cb, PUBLISH_MS, PUBLISH_MS);
+  uv_unref((uv_handle_t *)&w->publish); /* never what keeps the loop alive */
+  w->publish.data = w;
   r = uv_async_init(&w->loop, &w->stop, stop_cb);
   w->stop.data = w;
   if (r == 0)
@@ -60,7 +82,7 @@ static int worker_init(struct worker *w, const revd_options_t *opts, const struc
   if (r == 0 && (r = revd_server_listen(w->srv, addr)) != 0)
     stop_cb(&w->stop); /* a failed listen still needs the close */
   else if (r != 0)
-    uv_close((uv_handle_t *)&w->stop, NULL);
+    server_closed_cb(NULL, w);
   if (r != 0) {
     uv_run(&w->loop, UV_RUN_DEFAULT); /* let the closes finish */
     uv_loop_close(&w->loop);
@@ -73,8 +95,13 @@ int workers_start(unsigned count, const revd_options_t *opts, const struct socka
   struct workers *ws = calloc(1, sizeof *ws + count * sizeof ws->w[0]);
   if (!ws)
     return UV_ENOMEM;
-  int r = 0;
+  int r = uv_mutex_init(&ws->lock);
+  if (r != 0) {
+    free(ws);
+    return r;
+  }
   for (unsigned i = 0; i < count && r == 0; i++) {
+    ws->w[i].lock = &ws->lock;
     r = worker_init(&ws->w[i], opts, addr);
     if (r == 0 && (r = uv_thread_create(&ws->w[i].thread, worker_run, &ws->w[i])) != 0) {
       stop_cb(&ws->w[i].stop); /* not running yet: close it from here */
@@ -100,12 +127,24 @@ void workers_request_stop(struct workers *ws) {
     uv_async_send(&ws->w[i].stop);
 }
 
+void workers_collect(struct workers *ws, revd_stats_t *total) {
+  if (!ws)
+    return;
+  uv_mutex_lock(&ws->lock);
+  for (unsigned i = 0; i < ws->count; i++)
+    stats_add(total, &ws->w[i].published);
+  uv_mutex_unlock(&ws->lock);
+}
+
 void workers_join(struct workers *ws, revd_stats_t *total) {
-  for (unsigned i = 0; ws && i < ws->count; i++) {
+  if (!ws)
+    return;
+  for (unsigned i = 0; i < ws->count; i++) {
     uv_thread_join(&ws->w[i].thread);
     uv_loop_close(&ws->w[i].loop);
-    if (total)
-      stats_add(total, &ws->w[i].final);
   }
+  if (total)
+    workers_collect(ws, total);
+  uv_mutex_destroy(&ws->lock);
   free(ws);
 }

@@ -18,8 +18,12 @@ int workers_start(unsigned count, const revd_options_t *opts, const struct socka
  * flight).  Returns at once; safe to call from the main loop's callbacks. */
 void workers_request_stop(struct workers *w);
 
+/* Adds the workers' counters, as each published them within the last
+ * second, into *total.  Any thread; NULL is fine. */
+void workers_collect(struct workers *w, revd_stats_t *total);
+
 /* Waits for every worker thread, adds the counters each had when it was
- * asked to stop into *total, and frees everything.  NULL is fine. */
+ * asked to stop into *total (may be NULL), and frees everything.  NULL is fine. */
 void workers_join(struct workers *w, revd_stats_t *total);
 
 /* *total += *part, counter by counter. */

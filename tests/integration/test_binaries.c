@@ -299,6 +299,52 @@ static void threads_share_the_port(void **state) {
     fail_msg("expected accepted=500 completed=500 in:\n%s", p.log);
 }
 
+/* ---- metrics ------------------------------------------------------------ */
+
+/* One HTTP request to 127.0.0.1:port; the whole response in buf. */
+static ssize_t http_request(int port, const char *request, char *buf, size_t cap) {
+  int fd = tcp_connect(port);
+  assert_true(fd >= 0);
+  assert_int_equal(send_all(fd, request, strlen(request)), 0);
+  ssize_t n = recv_until_eof(fd, buf, cap - 1, 5000);
+  close(fd);
+  assert_true(n > 0);
+  buf[n] = '\0';
+  return n;
+}
+
+static void metrics_endpoint_serves_the_counters(void **state) {
+  (void)state;
+  struct revd_proc p;
+  assert_int_equal(revd_start(&p, (const char *[]){"--metrics", "127.0.0.1:0", NULL}), 0);
+  const char *at = strstr(p.log, "metrics on http://127.0.0.1:");
+  assert_non_null(at);
+  int mport = atoi(at + strlen("metrics on http://127.0.0.1:"));
+  assert_true(mport > 0);
+  classic_client_gets_reversal_then_eof((void **)&(struct revd_proc *){&p});
+
+  static char buf[16384];
+  http_request(mport, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof buf);
+  assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+  assert_non_null(strstr(buf, "# TYPE revd_exchanges_completed_total counter\n"));
+  assert_non_null(strstr(buf, "\nrevd_exchanges_completed_total 1\n"));
+  assert_non_null(strstr(buf, "\nrevd_connections_accepted_total 1\n"));
+  assert_non_null(strstr(buf, "\nrevd_sent_bytes_total 12\n"));
+  http_request(mport, "GET /nope HTTP/1.1\r\n\r\n", buf, sizeof buf);
+  assert_non_null(strstr(buf, "HTTP/1.1 404 "));
+  http_request(mport, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", buf, sizeof buf);
+  assert_non_null(strstr(buf, "HTTP/1.1 405 "));
+  http_request(mport, "\x01\x02 not http\r\n\r\n", buf, sizeof buf);
+  assert_non_null(strstr(buf, "HTTP/1.1 400 "));
+  assert_int_equal(revd_stop(&p, SIGTERM, 5000), 0);
+}
+
+static void metrics_flag_is_checked(void **state) {
+  (void)state;
+  run_revd_expect((const char *[]){"--port", "0", "--metrics", "nonsense", NULL}, 1,
+                  "revd: invalid --metrics 'nonsense': expected HOST:PORT");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest with_server[] = {
@@ -319,6 +365,8 @@ int main(void) {
       cmocka_unit_test(sigterm_exits_zero),
       cmocka_unit_test(sigint_exits_zero),
       cmocka_unit_test(threads_share_the_port),
+      cmocka_unit_test(metrics_endpoint_serves_the_counters),
+      cmocka_unit_test(metrics_flag_is_checked),
   };
   int failed = cmocka_run_group_tests_name("binaries: one revd", with_server, start_default,
                                            stop_expect_clean);

@@ -242,6 +242,20 @@ static void defaults_match_the_contract(void **state) {
   assert_string_equal(revd_strerror(UV_EADDRINUSE), "address already in use");
 }
 
+static void stats_format_as_prometheus_text(void **state) {
+  (void)state;
+  revd_stats_t st;
+  memset(&st, 0, sizeof st);
+  st.completed = 42;
+  st.active = 3;
+  char buf[4096];
+  int n = revd_stats_format(&st, buf, sizeof buf);
+  assert_true(n > 0 && (size_t)n == strlen(buf));
+  assert_non_null(strstr(buf, "# TYPE revd_connections_active gauge\nrevd_connections_active 3\n"));
+  assert_non_null(strstr(buf, "\nrevd_exchanges_completed_total 42\n"));
+  assert_int_equal(revd_stats_format(&st, buf, 100), UV_ENOBUFS);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(clients_on_the_same_loop_are_answered),
@@ -252,6 +266,7 @@ int main(void) {
       cmocka_unit_test(bad_options_are_refused),
       cmocka_unit_test(closing_a_server_that_never_listened),
       cmocka_unit_test(defaults_match_the_contract),
+      cmocka_unit_test(stats_format_as_prometheus_text),
   };
   return cmocka_run_group_tests_name("server in-process", tests, NULL, NULL);
 }
