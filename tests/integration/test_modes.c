@@ -383,6 +383,26 @@ static void graphemes_keep_user_perceived_characters_whole(void **state) {
   stop_clean(&p);
 }
 
+/* eof mode keeps the message in chunks (4 KiB, then larger): a character
+ * that straddles two chunks must still reverse whole. */
+static void eof_mode_codepoints_across_chunk_boundaries(void **state) {
+  (void)state;
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--mode", "eof", "--reverse", "codepoints", NULL});
+  size_t len = 1 + 2 * 20000; /* "x" then 20000 "é": boundaries fall inside characters */
+  char *msg = malloc(len), *want = malloc(len), *got = malloc(len + 1);
+  msg[0] = 'x';
+  for (size_t i = 1; i < len; i += 2)
+    msg[i] = '\xc3', msg[i + 1] = (char)(0xa0 + (i / 2) % 16); /* à..ï */
+  for (size_t i = 1; i < len; i += 2) /* code points in reverse order, 'x' last */
+    want[len - 1 - i - 1] = msg[i], want[len - 1 - i] = msg[i + 1];
+  want[len - 1] = 'x';
+  assert_int_equal(exchange_half_close(p.port, msg, len, got, len + 1), (ssize_t)len);
+  assert_memory_equal(got, want, len);
+  free(msg), free(want), free(got);
+  stop_clean(&p);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -399,6 +419,7 @@ int main(void) {
       cmocka_unit_test(revc_line_mode_prints_each_reply_while_input_is_open),
       cmocka_unit_test(unix_socket_serves_and_is_removed_at_exit),
       cmocka_unit_test(codepoints_keep_utf8_characters_whole),
+      cmocka_unit_test(eof_mode_codepoints_across_chunk_boundaries),
       cmocka_unit_test(graphemes_keep_user_perceived_characters_whole),
   };
   return cmocka_run_group_tests_name("modes of the real revd", tests, NULL, NULL);

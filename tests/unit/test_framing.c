@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include "framing.h"
+#include "reverse.h"
+#include "revd.h"
 
 #define BIG ((size_t)1 << 20)
 
@@ -203,6 +205,30 @@ static void test_split_reads_too_large(void **state) {
   check_splits("ab\nabcdef", 6, 2, 0);
 }
 
+/* Reads that split a multi-byte character (at every offset) still frame
+ * whole lines, and each line then reverses by code points as if it had
+ * come in one read. */
+static void test_split_reads_inside_characters(void **state) {
+  (void)state;
+  /* "hé✓😀!\n" then "é" with no '\n' */
+  static const char in[] = "h\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80!\n\xc3\xa9";
+  check_splits(in, 64, 2, 0);
+  size_t len = strlen(in);
+  for (size_t i = 0; i <= len; i++) {
+    struct caller c;
+    caller_init(&c, 64);
+    caller_read(&c, in, i);
+    caller_read(&c, in + i, len - i);
+    caller_eof(&c);
+    assert_int_equal(c.lines, 2);
+    char first[32];
+    size_t n = c.ends[0] - 1; /* without its '\n' */
+    memcpy(first, c.out, n);
+    assert_int_equal(revd__reverse(REVD_REVERSE_CODEPOINTS, first, n), REVD__REVERSED);
+    assert_memory_equal(first, "!\xf0\x9f\x98\x80\xe2\x9c\x93\xc3\xa9h", n);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_no_newline_needs_more),
@@ -213,6 +239,7 @@ int main(void) {
       cmocka_unit_test(test_already_over_max),
       cmocka_unit_test(test_split_reads),
       cmocka_unit_test(test_split_reads_too_large),
+      cmocka_unit_test(test_split_reads_inside_characters),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
