@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build and the tests need.
-PACKAGES=(gcc clang meson ninja-build pkg-config libuv1-dev libcmocka-dev
+PACKAGES=(gcc g++ clang meson ninja-build pkg-config libuv1-dev libcmocka-dev
           libutf8proc-dev libhttp-parser-dev libclang-rt-14-dev python3)
 
 install_missing() {
