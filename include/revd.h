@@ -68,7 +68,7 @@ typedef struct revd_stats {
   uint64_t resets;         /* connections that ended in a read or write error (reset, broken pipe) */
   uint64_t timeouts;       /* connections closed by the idle timeout */
   uint64_t too_large;      /* connections closed because a message passed max_message */
-  uint64_t rejected;       /* connections closed at once because max_conns was reached */
+  uint64_t rejected;       /* connections closed at once: max_conns reached, or no memory */
   uint64_t utf8_fallbacks; /* messages reversed by bytes because they were not valid UTF-8 */
   uint64_t bytes_in;       /* bytes read from clients */
   uint64_t bytes_out;      /* bytes of replies handed to the kernel */
@@ -91,12 +91,14 @@ REVD_EXPORT int revd_server_new(uv_loop_t *loop, const revd_options_t *opts,
  * port; or a struct sockaddr_un, see revd_server_listen_unix) and starts
  * accepting.  addr is only read during the call.
  * Returns 0 or a negative UV_E* code (UV_EADDRINUSE, UV_EACCES, UV_EBUSY if
- * already listening, ...); on failure the server is still usable and must
- * still be closed with revd_server_close(). */
+ * already listening, ...).  On failure the server must still be closed with
+ * revd_server_close(); it may listen again once the loop has run (the failed
+ * socket closes asynchronously: UV_EBUSY until then). */
 REVD_EXPORT int revd_server_listen(revd_server_t *srv, const struct sockaddr *addr);
 
 /* Same, on a Unix domain socket at path (created; an existing file is an
- * error: UV_EADDRINUSE).  The socket file is removed by revd_server_close(). */
+ * error: UV_EADDRINUSE; "" is UV_EINVAL, a path too long for sun_path
+ * UV_ENAMETOOLONG).  The socket file is removed by revd_server_close(). */
 REVD_EXPORT int revd_server_listen_unix(revd_server_t *srv, const char *path);
 
 /* Writes the bound address (useful after port 0) to *out.

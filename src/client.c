@@ -24,6 +24,8 @@ struct revd_stream {
   void *arg;
   int handles_open;
   int done;
+  int connecting;  /* connect_cb has not run yet */
+  int end_pending; /* revd_stream_end() while connecting: shut down once connected */
   int status;
   const char *what;
   size_t queued; /* bytes handed to revd_stream_write() not yet written */
@@ -77,8 +79,15 @@ static void stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
     s->cbs.on_data(s, buf->base, (size_t)nread, s->arg);
 }
 
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+  revd_stream_t *s = req->data;
+  if (status < 0 && status != UV_ECANCELED)
+    stream_end(s, status, "write");
+}
+
 static void connect_cb(uv_connect_t *req, int status) {
   revd_stream_t *s = req->data;
+  s->connecting = 0;
   if (status == UV_ECANCELED)
     return;
   if (status < 0) {
@@ -86,8 +95,12 @@ static void connect_cb(uv_connect_t *req, int status) {
     return;
   }
   int r = uv_read_start(&s->h.stream, stream_alloc_cb, stream_read_cb);
-  if (r != 0)
+  if (r != 0) {
     stream_end(s, r, "read");
+    return;
+  }
+  if (s->end_pending && (r = uv_shutdown(&s->shutdown_req, &s->h.stream, shutdown_cb)) != 0)
+    stream_end(s, r, "write");
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -103,12 +116,6 @@ static void write_cb(uv_write_t *req, int status) {
     s->cbs.on_drain(s, s->arg);
 }
 
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-  revd_stream_t *s = req->data;
-  if (status < 0 && status != UV_ECANCELED)
-    stream_end(s, status, "write");
-}
-
 static int handle_init(uv_loop_t *loop, revd_stream_t *s, int family) {
   if (family == AF_UNIX)
     return uv_pipe_init(loop, &s->h.pipe, 0);
@@ -118,6 +125,7 @@ static int handle_init(uv_loop_t *loop, revd_stream_t *s, int family) {
 }
 
 static void start_connect(revd_stream_t *s, const struct sockaddr *addr, int *err) {
+  s->connecting = 1;
   if (addr->sa_family == AF_UNIX) {
     /* uv_pipe_connect reports failures through connect_cb only. */
     uv_pipe_connect(&s->connect_req, &s->h.pipe, ((const struct sockaddr_un *)addr)->sun_path,
@@ -167,7 +175,7 @@ int revd_stream_open(uv_loop_t *loop, const struct sockaddr *addr,
 }
 
 int revd_stream_write(revd_stream_t *s, const char *data, size_t len) {
-  if (s->done)
+  if (s->done || s->end_pending)
     return UV_EPIPE;
   if (len == 0)
     return 0;
@@ -182,7 +190,9 @@ int revd_stream_write(revd_stream_t *s, const char *data, size_t len) {
   int r = uv_write(&w->req, &s->h.stream, &buf, 1, write_cb);
   if (r != 0) {
     free(w);
-    return r;
+    /* A Unix socket whose connect failed is not writable (UV_EPIPE), yet
+     * uv_pipe_connect reports why only to connect_cb: leave it to that. */
+    return r == UV_EPIPE && s->connecting ? 0 : r;
   }
   s->queued += len;
   return 0;
@@ -193,6 +203,15 @@ size_t revd_stream_queued(const revd_stream_t *s) { return s->queued; }
 int revd_stream_end(revd_stream_t *s) {
   if (s->done)
     return UV_EPIPE;
+  /* libuv 1.44 loses a shutdown made while connecting with nothing queued
+   * (it stops watching for POLLOUT once connected and never drains), and
+   * refuses one on a Unix socket whose connect failed: connect_cb does it. */
+  if (s->connecting) {
+    if (s->end_pending)
+      return UV_ENOTCONN; /* as uv_shutdown() says twice */
+    s->end_pending = 1;
+    return 0;
+  }
   return uv_shutdown(&s->shutdown_req, &s->h.stream, shutdown_cb);
 }
 

@@ -94,6 +94,13 @@ struct revd_server {
   int listener_open;
   char *unix_path;
   uv_timer_t timer;
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+  } spare;                /* takes and closes a connection there is no memory for */
+  int spare_busy, accept_stalled;
   struct conn_list active, lingering;
   unsigned handles_open;
   int closing;
@@ -137,12 +144,11 @@ static uint64_t deadline_after(const revd_server_t *srv, unsigned ms) {
 
 static void timer_cb(uv_timer_t *t);
 
-/* Starts the timer for the earliest deadline if it is not running yet; a
- * running timer that fires early just re-arms itself (touches only push
- * deadlines later, so the timer is never late). */
+/* Arms the timer for the earliest deadline unless it is already due no
+ * later; a timer that fires early just re-arms itself (touches only push
+ * deadlines later).  The two lists have different timeouts, so an entry
+ * new to one can be due before the other's head: then the timer moves up. */
 static void timer_arm(revd_server_t *srv) {
-  if (uv_is_active((uv_handle_t *)&srv->timer))
-    return;
   uint64_t first = UINT64_MAX;
   if (srv->active.head && srv->active.head->deadline < first)
     first = srv->active.head->deadline;
@@ -151,7 +157,10 @@ static void timer_arm(revd_server_t *srv) {
   if (first == UINT64_MAX)
     return;
   uint64_t now = uv_now(srv->loop);
-  uv_timer_start(&srv->timer, timer_cb, first > now ? first - now : 0, 0);
+  uint64_t due_in = first > now ? first - now : 0;
+  if (uv_is_active((uv_handle_t *)&srv->timer) && uv_timer_get_due_in(&srv->timer) <= due_in)
+    return;
+  uv_timer_start(&srv->timer, timer_cb, due_in, 0);
 }
 
 /* Moves c to the tail of `active` with a fresh idle deadline: O(1). */
@@ -703,16 +712,53 @@ static int conn_init_handle(revd_server_t *srv, struct conn *c) {
   return uv_tcp_init(srv->loop, &c->h.tcp);
 }
 
+static void connection_cb(uv_stream_t *listener, int status);
+
+static void spare_close_cb(uv_handle_t *h) {
+  revd_server_t *srv = h->data;
+  srv->spare_busy = 0;
+  srv->handles_open--;
+  if (srv->accept_stalled && !srv->closing) {
+    srv->accept_stalled = 0;
+    connection_cb(&srv->listener.stream, 0);
+  }
+  maybe_finish_server_close(srv);
+}
+
+/* No memory for the connection libuv has accepted: libuv stops watching
+ * the listener until uv_accept() takes it, so take it on the spare handle
+ * and close it (the client sees a close, not a server gone deaf).  While
+ * the spare is closing, its close callback comes back here. */
+static void reject_without_memory(revd_server_t *srv) {
+  int r = UV_EBUSY;
+  if (!srv->spare_busy)
+    r = srv->listener_kind == LISTENER_UNIX ? uv_pipe_init(srv->loop, &srv->spare.pipe, 0)
+                                            : uv_tcp_init(srv->loop, &srv->spare.tcp);
+  if (r != 0) {
+    srv->accept_stalled = 1;
+    return;
+  }
+  srv->spare_busy = 1;
+  srv->handles_open++;
+  srv->spare.handle.data = srv;
+  if (uv_accept(&srv->listener.stream, &srv->spare.stream) == 0)
+    srv->stats.rejected++;
+  uv_close(&srv->spare.handle, spare_close_cb);
+}
+
 static void connection_cb(uv_stream_t *listener, int status) {
   revd_server_t *srv = (revd_server_t *)((char *)listener - offsetof(revd_server_t, listener));
   if (status < 0 || srv->closing)
     return;
   struct conn *c = calloc(1, sizeof *c);
-  if (!c)
-    return; /* the client waits in the backlog until memory frees up */
+  if (!c) {
+    reject_without_memory(srv);
+    return;
+  }
   c->srv = srv;
   if (conn_init_handle(srv, c) != 0) {
     free(c);
+    reject_without_memory(srv);
     return;
   }
   srv->handles_open++;
@@ -844,6 +890,12 @@ int revd_server_listen_unix(revd_server_t *srv, const char *path) {
   int r = listener_check(srv);
   if (r != 0)
     return r;
+  /* libuv 1.44 truncates a long path silently (binding somewhere else, which
+   * close then fails to unlink), and "" binds an unreachable abstract name. */
+  if (path[0] == '\0')
+    return UV_EINVAL;
+  if (strlen(path) >= sizeof ((struct sockaddr_un *)NULL)->sun_path)
+    return UV_ENAMETOOLONG;
   char *copy = strdup(path);
   if (!copy)
     return UV_ENOMEM;

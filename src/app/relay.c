@@ -1,5 +1,6 @@
 #include "relay.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@ struct relay {
   unsigned timeout_ms;
   int status;
   const char *what;
+  size_t sent, received; /* equal at the end when every line was answered */
+  int out_errno;         /* why standard output failed, if it did */
   char buf[64 * 1024];
 };
 
@@ -47,6 +50,7 @@ static void stdin_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       stdin_close(r);
       return;
     }
+    r->sent += (size_t)nread;
     if (revd_stream_queued(r->out) > RELAY_HIGH_WATER) {
       uv_read_stop(st);
       r->in_paused = 1;
@@ -62,10 +66,12 @@ static void stdin_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void on_reply(revd_stream_t *s, const char *data, size_t len, void *arg) {
+  struct relay *r = arg;
   (void)s;
-  (void)arg;
-  fwrite(data, 1, len, stdout);
-  fflush(stdout); /* interactive: each reply shows as it arrives */
+  r->received += len;
+  /* interactive: each reply shows as it arrives */
+  if ((fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) && !r->out_errno)
+    r->out_errno = errno;
 }
 
 static void on_drain(revd_stream_t *s, void *arg) {
@@ -122,6 +128,16 @@ int relay_stdin(const struct sockaddr *addr, const char *where, unsigned timeout
   }
   if (r.status != 0) {
     fprintf(stderr, "revc: %s %s: %s\n", r.what ? r.what : "reply", where, revd_strerror(r.status));
+    return 1;
+  }
+  if (r.out_errno) {
+    fprintf(stderr, "revc: write standard output: %s\n", strerror(r.out_errno));
+    clearerr(stdout); /* reported */
+    return 1;
+  }
+  if (r.received != r.sent) { /* a line past --max-message: the server just closed */
+    fprintf(stderr, "revc: reply %s: incomplete: %zu of %zu bytes came back before the server closed\n",
+            where, r.received, r.sent);
     return 1;
   }
   return 0;

@@ -1,5 +1,6 @@
 /* revc — sends each MESSAGE on its own connection, all at once, and prints
  * the replies in argument order, one a line. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ struct reply {
   const char *what;
   char *data;
   size_t len;
+  size_t sent; /* length of the message */
 };
 
 struct client_config {
@@ -96,6 +98,8 @@ static int parse_args(int argc, char **argv, struct client_config *cfg) {
   opterr = 0;
   int opt;
   while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+    if (opt == '?' && optopt > 0 && optopt < 256) /* "-xy": argv[optind - 1] is not it */
+      return cli_usage_error("revc", "unknown option '-%c'", optopt);
     if (opt == '?')
       return cli_usage_error("revc", "unknown option '%s'", argv[optind - 1]);
     if (opt == ':')
@@ -144,6 +148,14 @@ static void exchange_cb(int status, const char *what, const char *data, size_t l
     memcpy(rep->data, data, len);
 }
 
+/* Reversal keeps the length, so in eof and line mode a whole reply is as
+ * long as the message; in chunk mode it is the first read, never empty for
+ * a message that was not.  A server that refuses (past --max-message or
+ * --max-conns) just closes, which looks like a clean end otherwise. */
+static int reply_incomplete(int mode, const struct reply *rep) {
+  return mode == REVD_MODE_CHUNK ? rep->sent > 0 && rep->len == 0 : rep->len != rep->sent;
+}
+
 /* Prints replies in argument order; failures go to stderr.  A reply to
  * standard input (raw) prints exactly as it came, so binary data survives a
  * pipe; replies to MESSAGE arguments print one a line.  Returns the number of
@@ -158,6 +170,13 @@ static int print_replies(const struct client_config *cfg, const char *where,
     if (rep->status != 0) {
       fprintf(stderr, "revc: %s %s: %s\n", rep->what ? rep->what : "reply", where,
               revd_strerror(rep->status));
+      free(rep->data);
+      failed++;
+      continue;
+    }
+    if (reply_incomplete(cfg->mode, rep)) {
+      fprintf(stderr, "revc: reply %s: incomplete: %zu of %zu bytes came back before the server closed\n",
+              where, rep->len, rep->sent);
       free(rep->data);
       failed++;
       continue;
@@ -178,6 +197,8 @@ static int resolve_target(const struct client_config *cfg, struct sockaddr_stora
                           char *where, size_t size) {
   if (cfg->unix_path) {
     struct sockaddr_un *un = (struct sockaddr_un *)addr;
+    if (cfg->unix_path[0] == '\0')
+      return cli_usage_error("revc", "invalid --unix '': expected a socket path");
     if (strlen(cfg->unix_path) >= sizeof un->sun_path)
       return cli_usage_error("revc", "invalid --unix '%s': longer than %zu bytes", cfg->unix_path,
                              sizeof un->sun_path - 1);
@@ -216,6 +237,7 @@ static int exchange_all(const struct client_config *cfg, const struct sockaddr *
   for (int i = 0; i < n; i++) {
     const char *msg = stdin_msg ? stdin_msg : msgs[i];
     size_t len = stdin_msg ? stdin_len : strlen(msg);
+    replies[i].sent = len;
     int r = revd_exchange(&loop, addr, msg, len, cfg->timeout_ms, 0, exchange_cb, &replies[i]);
     if (r != 0)
       replies[i] = (struct reply){.done = 1, .status = r, .what = "connect"};
@@ -226,6 +248,16 @@ static int exchange_all(const struct client_config *cfg, const struct sockaddr *
   free(stdin_msg);
   free(replies);
   return failed ? 1 : 0;
+}
+
+/* A reply that could not be written out did not come back for the user
+ * (full disk, closed pipe: SIGPIPE is ignored, so only the stream says so). */
+static int output_status(int status) {
+  errno = 0;
+  if (fflush(stdout) == 0 && !ferror(stdout))
+    return status;
+  fprintf(stderr, "revc: write standard output: %s\n", errno ? strerror(errno) : "write error");
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -240,6 +272,6 @@ int main(int argc, char **argv) {
     return r;
   int n = argc - optind;
   if (n == 0 && cfg.mode == REVD_MODE_LINE && relay_wanted())
-    return relay_stdin((struct sockaddr *)&addr, where, cfg.timeout_ms);
-  return exchange_all(&cfg, (struct sockaddr *)&addr, where, argv + optind, n);
+    return output_status(relay_stdin((struct sockaddr *)&addr, where, cfg.timeout_ms));
+  return output_status(exchange_all(&cfg, (struct sockaddr *)&addr, where, argv + optind, n));
 }

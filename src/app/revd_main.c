@@ -20,6 +20,7 @@ struct daemon_config {
   int log_level;
   unsigned threads;
   const char *metrics;     /* HOST:PORT, or NULL */
+  struct sockaddr_storage listen_addr, metrics_addr; /* resolved by check_config() */
   revd_options_t opts;
 };
 
@@ -111,7 +112,11 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
   int r;
   switch (opt) {
   case OPT_HOST: cfg->host = arg; return 0;
-  case OPT_UNIX: cfg->unix_path = arg; return 0;
+  case OPT_UNIX:
+    if (arg[0] == '\0')
+      return cli_usage_error("revd", "invalid --unix '': expected a socket path");
+    cfg->unix_path = arg;
+    return 0;
   case OPT_PORT:
     if (cli_number("revd", "--port", arg, 0, 65535, 0, &v) < 0) return 2;
     cfg->port = (int)v;
@@ -156,6 +161,38 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
   }
 }
 
+/* Parses HOST:PORT (HOST may be [V6]) into *out.  Returns 0 or UV_EINVAL. */
+static int parse_host_port(const char *text, struct sockaddr_storage *out) {
+  const char *colon = strrchr(text, ':');
+  char host[64];
+  uint64_t port;
+  if (!colon || (size_t)(colon - text) >= sizeof host || colon[1] == '\0')
+    return UV_EINVAL;
+  memcpy(host, text, (size_t)(colon - text));
+  host[colon - text] = '\0';
+  char *end;
+  port = strtoull(colon + 1, &end, 10);
+  if (*end != '\0' || port > 65535)
+    return UV_EINVAL;
+  return revd_parse_addr(host, (int)port, out);
+}
+
+/* Checks what only makes sense together, and resolves the addresses.
+ * Returns 0, or 2 after one line on stderr. */
+static int check_config(struct daemon_config *cfg) {
+  if (cfg->threads > 1 && cfg->unix_path)
+    return cli_usage_error("revd", "--threads %u with --unix: a Unix socket is served by one thread",
+                           cfg->threads);
+  if (!cfg->unix_path && revd_parse_addr(cfg->host, cfg->port, &cfg->listen_addr) != 0)
+    return cli_usage_error("revd", "invalid --host '%s': expected an IPv4 or IPv6 address",
+                           cfg->host);
+  if (cfg->metrics && parse_host_port(cfg->metrics, &cfg->metrics_addr) != 0)
+    return cli_usage_error("revd", "invalid --metrics '%s': expected HOST:PORT, e.g. 127.0.0.1:9342",
+                           cfg->metrics);
+  cfg->opts.reuse_port = cfg->threads > 1;
+  return 0;
+}
+
 /* Returns 0 to run, 1 to exit 0, 2 for bad usage (already reported). */
 static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   cfg->host = REVD_DEFAULT_HOST;
@@ -167,6 +204,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   opterr = 0; /* we word the errors ourselves, on one line */
   int opt;
   while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+    if (opt == '?' && optopt > 0 && optopt < 256) /* "-xy": argv[optind - 1] is not it */
+      return cli_usage_error("revd", "unknown option '-%c'", optopt);
     if (opt == '?')
       return cli_usage_error("revd", "unknown option '%s'", argv[optind - 1]);
     if (opt == ':')
@@ -177,11 +216,7 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   }
   if (optind < argc)
     return cli_usage_error("revd", "unexpected argument '%s'", argv[optind]);
-  if (cfg->threads > 1 && cfg->unix_path)
-    return cli_usage_error("revd", "--threads %u with --unix: a Unix socket is served by one thread",
-                           cfg->threads);
-  cfg->opts.reuse_port = cfg->threads > 1;
-  return 0;
+  return check_config(cfg);
 }
 
 /* Closes a signal handle if start_signals() got as far as opening it. */
@@ -252,22 +287,6 @@ static void report_listening(const struct daemon *d) {
          revd_reverse_name(d->cfg.opts.reverse), d->cfg.threads, d->cfg.threads > 1 ? "s" : "");
 }
 
-/* Parses HOST:PORT (HOST may be [V6]) into *out.  Returns 0 or UV_EINVAL. */
-static int parse_host_port(const char *text, struct sockaddr_storage *out) {
-  const char *colon = strrchr(text, ':');
-  char host[64];
-  uint64_t port;
-  if (!colon || (size_t)(colon - text) >= sizeof host || colon[1] == '\0')
-    return UV_EINVAL;
-  memcpy(host, text, (size_t)(colon - text));
-  host[colon - text] = '\0';
-  char *end;
-  port = strtoull(colon + 1, &end, 10);
-  if (*end != '\0' || port > 65535)
-    return UV_EINVAL;
-  return revd_parse_addr(host, (int)port, out);
-}
-
 static void collect_stats(revd_stats_t *out, void *arg) {
   struct daemon *d = arg;
   if (d->srv)
@@ -276,15 +295,10 @@ static void collect_stats(revd_stats_t *out, void *arg) {
 }
 
 static int start_metrics(struct daemon *d) {
-  struct sockaddr_storage addr;
+  struct sockaddr_storage addr = d->cfg.metrics_addr;
   char name[128];
   if (!d->cfg.metrics)
     return 0;
-  if (parse_host_port(d->cfg.metrics, &addr) != 0) {
-    log_at(LOG_ERROR, "invalid --metrics '%s': expected HOST:PORT, e.g. 127.0.0.1:9342",
-           d->cfg.metrics);
-    return UV_EINVAL;
-  }
   int r = revd_metrics_new(&d->loop, (struct sockaddr *)&addr, collect_stats, d, &d->metrics);
   if (r == 0)
     r = revd_metrics_getsockname(d->metrics, &addr);
@@ -311,7 +325,6 @@ static int start_workers(struct daemon *d) {
 
 /* Binds as configured; on failure says "listen WHERE: why". */
 static int listen_configured(struct daemon *d) {
-  struct sockaddr_storage addr;
   int r;
   if (d->cfg.unix_path) {
     r = revd_server_listen_unix(d->srv, d->cfg.unix_path);
@@ -319,20 +332,14 @@ static int listen_configured(struct daemon *d) {
       log_at(LOG_ERROR, "listen %s: %s", d->cfg.unix_path, revd_strerror(r));
     return r;
   }
-  if (revd_parse_addr(d->cfg.host, d->cfg.port, &addr) != 0) {
-    log_at(LOG_ERROR, "invalid --host '%s': expected an IPv4 or IPv6 address", d->cfg.host);
-    return UV_EINVAL;
-  }
-  r = revd_server_listen(d->srv, (struct sockaddr *)&addr);
+  r = revd_server_listen(d->srv, (struct sockaddr *)&d->cfg.listen_addr);
   if (r != 0) {
     char name[128];
-    revd_format_addr((struct sockaddr *)&addr, name, sizeof name);
+    revd_format_addr((struct sockaddr *)&d->cfg.listen_addr, name, sizeof name);
     log_at(LOG_ERROR, "listen %s: %s", name, revd_strerror(r));
   }
   return r;
 }
-
-
 
 int main(int argc, char **argv) {
   static struct daemon d;

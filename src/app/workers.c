@@ -77,12 +77,13 @@ static int worker_init(struct worker *w, const revd_options_t *opts, const struc
   w->publish.data = w;
   r = uv_async_init(&w->loop, &w->stop, stop_cb);
   w->stop.data = w;
-  if (r == 0)
-    r = revd_server_new(&w->loop, opts, &w->srv);
-  if (r == 0 && (r = revd_server_listen(w->srv, addr)) != 0)
-    stop_cb(&w->stop); /* a failed listen still needs the close */
-  else if (r != 0)
+  if (r != 0) {
+    uv_close((uv_handle_t *)&w->publish, NULL);
+  } else if ((r = revd_server_new(&w->loop, opts, &w->srv)) != 0) {
     server_closed_cb(NULL, w);
+  } else if ((r = revd_server_listen(w->srv, addr)) != 0) {
+    stop_cb(&w->stop); /* a failed listen still needs the close */
+  }
   if (r != 0) {
     uv_run(&w->loop, UV_RUN_DEFAULT); /* let the closes finish */
     uv_loop_close(&w->loop);

@@ -200,7 +200,7 @@ static void revd_rejects_bad_flags(void **state) {
   run_revd_expect((const char *[]){"--threads", "0", NULL}, 2, "revd: invalid --threads '0'");
   run_revd_expect((const char *[]){"--threads", "2", "--unix", "/tmp/x.sock", NULL}, 2,
                   "a Unix socket is served by one thread");
-  run_revd_expect((const char *[]){"--port", "0", "--host", "not.an.ip", NULL}, 1,
+  run_revd_expect((const char *[]){"--port", "0", "--host", "not.an.ip", NULL}, 2,
                   "invalid --host 'not.an.ip'");
 }
 
@@ -341,7 +341,7 @@ static void metrics_endpoint_serves_the_counters(void **state) {
 
 static void metrics_flag_is_checked(void **state) {
   (void)state;
-  run_revd_expect((const char *[]){"--port", "0", "--metrics", "nonsense", NULL}, 1,
+  run_revd_expect((const char *[]){"--port", "0", "--metrics", "nonsense", NULL}, 2,
                   "revd: invalid --metrics 'nonsense': expected HOST:PORT");
 }
 
