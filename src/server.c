@@ -67,6 +67,7 @@ struct conn {
   uint64_t deadline;
   enum conn_state state;
   unsigned writes_pending;
+  size_t queue_seen;        /* write queue size at the last idle check */
   unsigned got_bytes : 1;   /* some input arrived */
   unsigned input_eof : 1;   /* the client half-closed */
   unsigned close_after_writes : 1;
@@ -281,16 +282,32 @@ static void conn_finish(struct conn *c) {
     conn_linger(c);
 }
 
+/* Has the kernel taken more of the queued reply since the last look?
+ * libuv reports no progress inside one big write, but the queue shrinks. */
+static int reply_moved_on(struct conn *c) {
+  if (!c->writes_pending)
+    return 0;
+  size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
+  int moved = queued < c->queue_seen;
+  c->queue_seen = queued;
+  return moved;
+}
+
 static void timer_cb(uv_timer_t *t) {
   revd_server_t *srv = (revd_server_t *)((char *)t - offsetof(revd_server_t, timer));
   uint64_t now = uv_now(srv->loop);
   while (srv->lingering.head && srv->lingering.head->deadline <= now)
     conn_close(srv->lingering.head);
   while (srv->active.head && srv->active.head->deadline <= now) {
+    struct conn *c = srv->active.head;
+    if (reply_moved_on(c)) {
+      conn_touch(c); /* a slow reader that keeps reading is not idle */
+      continue;
+    }
     /* Silent, stalled mid-message, or not reading its reply: nothing
      * owed to it is worth keeping the connection for. */
     srv->stats.timeouts++;
-    conn_close(srv->active.head);
+    conn_close(c);
   }
   timer_arm(srv);
 }
@@ -378,6 +395,7 @@ static void send_chunk_reply(struct conn *c, char *data, size_t len) {
     return;
   }
   c->writes_pending++;
+  c->queue_seen = uv_stream_get_write_queue_size(&c->h.stream);
   c->close_after_writes = 1;
 }
 
@@ -435,6 +453,7 @@ static int send_line_replies(struct conn *c, const uv_buf_t *bufs, unsigned nbuf
     return r;
   }
   c->writes_pending++;
+  c->queue_seen = uv_stream_get_write_queue_size(&c->h.stream);
   if (uv_stream_get_write_queue_size(&c->h.stream) > LINE_WRITE_HIGH_WATER) {
     uv_read_stop(&c->h.stream);
     c->read_paused = 1;
@@ -541,6 +560,7 @@ static void eof_reply(struct conn *c) {
   }
   srv->stats.bytes_out += c->received;
   c->writes_pending++;
+  c->queue_seen = uv_stream_get_write_queue_size(&c->h.stream);
   c->close_after_writes = 1;
 }
 
@@ -662,7 +682,8 @@ static void on_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = c->srv;
   srv->stats.bytes_in += len;
   c->got_bytes = 1;
-  conn_touch(c);
+  if (c->state == CONN_READING)
+    conn_touch(c); /* input past the message (discarded) is no sign of life */
   switch (srv->opts.mode) {
   case REVD_MODE_CHUNK:
     chunk_input(c, data, len);

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +50,24 @@ static void stop_clean(struct revd_proc *p) {
   int status = revd_stop(p, SIGTERM, 5000);
   if (status != 0)
     fail_msg("revd exited %d; it printed:\n%s", status, p->log);
+}
+
+/* tcp_connect() with SO_RCVBUF set before connecting (it sizes the window). */
+static int tcp_connect_with_rcvbuf(int port, int rcvbuf) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 /* ---- eof mode --------------------------------------------------------- */
@@ -403,6 +424,37 @@ static void eof_mode_codepoints_across_chunk_boundaries(void **state) {
   stop_clean(&p);
 }
 
+/* A reader that is slow but keeps reading is not idle: a 12 MiB reply (more
+ * than the kernel buffers on both sides) trickling out for longer than
+ * --idle-timeout still arrives whole. */
+static void slow_reader_outlasts_the_idle_timeout(void **state) {
+  (void)state;
+  struct revd_proc p;
+  with_revd(&p, (const char *[]){"--mode", "eof", "--idle-timeout", "300", NULL});
+  size_t len = 12u << 20;
+  char *msg = random_bytes(len, 5), *want = malloc(len), *got = malloc(len);
+  reverse_copy(want, msg, len);
+  int fd = tcp_connect_with_rcvbuf(p.port, 256 * 1024); /* a fixed, modest window */
+  assert_true(fd >= 0);
+  assert_int_equal(send_all(fd, msg, len), 0);
+  shutdown(fd, SHUT_WR);
+  size_t n = 0;
+  double start = now_ms();
+  while (n < len) {
+    ssize_t r = recv(fd, got + n, len - n < 65536 ? len - n : 65536, 0);
+    if (r <= 0)
+      fail_msg("reply cut off after %zu of %zu bytes (%.0f ms): %s", n, len, now_ms() - start,
+               r == 0 ? "EOF" : strerror(errno));
+    n += (size_t)r;
+    usleep(5 * 1000);
+  }
+  assert_true(now_ms() - start > 600); /* it did take longer than the timeout */
+  assert_memory_equal(got, want, len);
+  close(fd);
+  free(msg), free(want), free(got);
+  stop_clean(&p);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -416,6 +468,7 @@ int main(void) {
       cmocka_unit_test(chunk_mode_big_send_gets_prefix_reply_and_clean_eof),
       cmocka_unit_test(idle_clients_are_closed_after_the_timeout),
       cmocka_unit_test(connections_past_max_conns_are_refused_service),
+      cmocka_unit_test(slow_reader_outlasts_the_idle_timeout),
       cmocka_unit_test(revc_line_mode_prints_each_reply_while_input_is_open),
       cmocka_unit_test(unix_socket_serves_and_is_removed_at_exit),
       cmocka_unit_test(codepoints_keep_utf8_characters_whole),
