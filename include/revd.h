@@ -160,7 +160,7 @@ struct revd_stream_callbacks {
   void (*on_data)(revd_stream_t *s, const char *data, size_t len, void *arg);
   /* Every byte written so far is in the kernel: time to write more.  May be NULL. */
   void (*on_drain)(revd_stream_t *s, void *arg);
-  /* Once, after the connection is closed and freed (s is only a token then).
+  /* Once, after the connection is closed; s is freed when this returns.
    * status is 0 when the server closed cleanly, else a negative UV_E* code;
    * `what` names the step that failed ("connect", "write", "read",
    * "timeout", "abort") or is NULL.  Required. */

@@ -132,6 +132,8 @@ static void respond(struct scrape *s, int code, const char *reason, const char *
   s->answered = 1;
   uv_read_stop((uv_stream_t *)&s->tcp);
   int len = format_response(s, code, reason, body, body_len);
+  if (len > 0 && s->parser.method == HTTP_HEAD)
+    len -= (int)body_len; /* the headers GET would send, without the body */
   uv_buf_t buf = uv_buf_init(s->response, len > 0 ? (unsigned)len : 0);
   s->write_req.data = s;
   if (len < 0 || uv_write(&s->write_req, (uv_stream_t *)&s->tcp, &buf, 1, response_written) != 0)
@@ -161,7 +163,7 @@ static void serve_request(struct scrape *s) {
   if (n < 0)
     respond_text(s, 500, "Internal Server Error", "metrics too large\n");
   else
-    respond(s, 200, "OK", body, s->parser.method == HTTP_HEAD ? 0 : (size_t)n);
+    respond(s, 200, "OK", body, (size_t)n);
 }
 
 static int on_url(http_parser *p, const char *at, size_t len) {

@@ -11,6 +11,9 @@
 #include "revd.h"
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* Printed whatever --log-level says: with --port 0 the address line is the
+ * only way to learn the port. */
+#define LOG_ALWAYS (-1)
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 
 struct daemon_config {
@@ -39,7 +42,7 @@ static int log_level = LOG_INFO;
 
 static void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_at(int level, const char *fmt, ...) {
-  if (level > log_level)
+  if (level > log_level && level != LOG_ALWAYS)
     return;
   va_list ap;
   fputs("revd: ", stderr);
@@ -277,12 +280,12 @@ static void report_listening(const struct daemon *d) {
   struct sockaddr_storage ss;
   char name[128];
   if (d->cfg.unix_path) {
-    log_at(LOG_INFO, "listening on %s", d->cfg.unix_path);
+    log_at(LOG_ALWAYS, "listening on %s", d->cfg.unix_path);
     return;
   }
   if (revd_server_getsockname(d->srv, &ss) == 0 &&
       revd_format_addr((struct sockaddr *)&ss, name, sizeof name) == 0)
-    log_at(LOG_INFO, "listening on %s", name);
+    log_at(LOG_ALWAYS, "listening on %s", name);
   log_at(LOG_DEBUG, "mode %s, reverse %s, %u thread%s", revd_mode_name(d->cfg.opts.mode),
          revd_reverse_name(d->cfg.opts.reverse), d->cfg.threads, d->cfg.threads > 1 ? "s" : "");
 }
