@@ -175,16 +175,17 @@ static int verdict(const struct bench_result *r) {
 }
 
 static int run_sweep(const struct bench_config *cfg) {
-  FILE *csv = stdout;
+  /* stdout carries one format: the JSON with --json, else the CSV unless
+   * --csv names a file for it. */
+  FILE *csv = cfg->json ? NULL : stdout;
   if (cfg->csv && !(csv = fopen(cfg->csv, "w"))) {
     fprintf(stderr, "revbench: opening %s: %s\n", cfg->csv, strerror(errno));
     return 1;
   }
-  FILE *human = csv == stdout ? stderr : stdout;
-  if (cfg->json)
-    human = stderr;
-  fprintf(csv, "conns,ok,mismatches,errors,connect_errors,seconds,rate,p50_us,p90_us,p99_us,"
-               "p999_us,max_us\n");
+  FILE *human = csv == stdout || cfg->json ? stderr : stdout;
+  if (csv)
+    fprintf(csv, "conns,ok,mismatches,errors,connect_errors,seconds,rate,p50_us,p90_us,p99_us,"
+                 "p999_us,max_us\n");
   int status = 0;
   if (cfg->json)
     fputs("{\"sweep\":[", stdout);
@@ -194,7 +195,8 @@ static int run_sweep(const struct bench_config *cfg) {
       status = 1;
       break;
     }
-    print_csv_row(csv, &r);
+    if (csv)
+      print_csv_row(csv, &r);
     print_summary(human, cfg, &r);
     if (cfg->json) {
       if (i)
@@ -207,7 +209,7 @@ static int run_sweep(const struct bench_config *cfg) {
   }
   if (cfg->json)
     fputs("]}\n", stdout);
-  if (csv != stdout && fclose(csv) != 0) {
+  if (csv && csv != stdout && fclose(csv) != 0) {
     fprintf(stderr, "revbench: writing %s: %s\n", cfg->csv, strerror(errno));
     status = 1;
   }

@@ -254,6 +254,17 @@ def case_sweep():
         assert "<svg" in open(svg).read()
 
 
+def case_sweep_json():
+    # --json without --csv: stdout is one JSON document, one object per level
+    with Revd("chunk") as d:
+        p = revbench(d.port, "--sweep", "1,4", "-d", 1, "--json")
+        assert p.returncode == 0, p.stderr
+        levels = json.loads(p.stdout)["sweep"]
+        assert len(levels) == 2, levels
+        for level in levels:
+            assert level["ok"] > 0 and level["mismatches"] == 0, level
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 if __name__ == "__main__":
