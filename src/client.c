@@ -81,7 +81,11 @@ static void stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   revd_stream_t *s = req->data;
-  if (status < 0 && status != UV_ECANCELED)
+  /* A server that reset the connection (e.g. refusing it past --max-conns)
+   * makes the half-close fail with ENOTCONN: say what really happened. */
+  if (status == UV_ENOTCONN)
+    stream_end(s, UV_ECONNRESET, "read");
+  else if (status < 0 && status != UV_ECANCELED)
     stream_end(s, status, "write");
 }
 

@@ -122,6 +122,27 @@ pid_t spawn_program(const char *const *argv, int *in_fd, int *out_fd, int *err_f
   return r == 0 ? pid : -1;
 }
 
+/* revd processes still running: a test that fails between revd_start()
+ * and revd_stop() must not leave its daemon behind when the runner exits. */
+static pid_t running[64];
+
+static void kill_leftovers(void) {
+  for (size_t i = 0; i < sizeof running / sizeof running[0]; i++)
+    if (running[i] > 0)
+      kill(running[i], SIGKILL);
+}
+
+static void remember(pid_t pid, pid_t replace) {
+  static int registered;
+  if (!registered)
+    registered = atexit(kill_leftovers) == 0;
+  for (size_t i = 0; i < sizeof running / sizeof running[0]; i++)
+    if (running[i] == replace) {
+      running[i] = pid;
+      return;
+    }
+}
+
 int revd_start(struct revd_proc *p, const char *const *args) {
   const char *argv[64] = {bin_path("REVD_BIN"), "--port", "0"};
   size_t n = 3;
@@ -132,6 +153,7 @@ int revd_start(struct revd_proc *p, const char *const *args) {
   p->pid = spawn_program(argv, NULL, NULL, &p->err_fd);
   if (p->pid < 0)
     return -1;
+  remember(p->pid, 0);
   double end = now_ms() + 5000;
   while (now_ms() < end) {
     const char *at = strstr(p->log, "listening on ");
@@ -144,6 +166,7 @@ int revd_start(struct revd_proc *p, const char *const *args) {
   }
   kill(p->pid, SIGKILL);
   wait_exit(p->pid, 1000);
+  remember(0, p->pid);
   fprintf(stderr, "harness: revd did not say it listens; it printed:\n%s\n", p->log);
   return -1;
 }
@@ -151,6 +174,7 @@ int revd_start(struct revd_proc *p, const char *const *args) {
 int revd_stop(struct revd_proc *p, int sig, int timeout_ms) {
   kill(p->pid, sig);
   int status = wait_exit(p->pid, timeout_ms);
+  remember(0, p->pid);
   log_append(p, 100);
   close(p->err_fd);
   return status;
