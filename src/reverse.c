@@ -8,6 +8,8 @@
  * the first pass has not touched yet, so no copy of the message is needed. */
 #include "reverse.h"
 
+#include <stdint.h>
+#include <string.h>
 #include <utf8proc.h>
 
 #include "revd.h"
@@ -16,6 +18,18 @@ void revd__reverse_bytes(char *buf, size_t len) {
   if (len < 2)
     return;
   char *lo = buf, *hi = buf + len - 1;
+  /* Eight bytes from each end at a time, byte-swapped, while 16 remain. */
+  while (hi - lo >= 15) {
+    uint64_t a, b;
+    memcpy(&a, lo, 8);
+    memcpy(&b, hi - 7, 8);
+    a = __builtin_bswap64(a);
+    b = __builtin_bswap64(b);
+    memcpy(lo, &b, 8);
+    memcpy(hi - 7, &a, 8);
+    lo += 8;
+    hi -= 8;
+  }
   while (lo < hi) {
     char t = *lo;
     *lo++ = *hi;

@@ -103,6 +103,8 @@ struct revd_server {
   } spare;                /* takes and closes a connection there is no memory for */
   int spare_busy, accept_stalled;
   struct conn_list active, lingering;
+  struct conn *free_conns; /* freed conns kept for reuse, linked by next */
+  unsigned nfree_conns;
   unsigned handles_open;
   int closing;
   void (*close_cb)(revd_server_t *, void *);
@@ -194,7 +196,13 @@ static void conn_close_cb(uv_handle_t *h) {
   free_chunks(c);
   free(c->reply);
   free(c->line);
-  free(c);
+  if (srv->nfree_conns < 256 && !srv->closing) {
+    c->next = srv->free_conns;
+    srv->free_conns = c;
+    srv->nfree_conns++;
+  } else {
+    free(c);
+  }
   srv->stats.active--;
   srv->handles_open--;
   maybe_finish_server_close(srv);
@@ -240,7 +248,16 @@ static void conn_linger(struct conn *c) {
     conn_finish(c); /* nothing more can come: close once the writes are out */
     return;
   }
-  if (uv_shutdown(&c->shutdown_req, &c->h.stream, shutdown_cb) != 0) {
+  /* Nothing queued (chunk and eof mode, always): shut down now.
+   * uv_shutdown would wait a loop turn for POLLOUT, and cost two epoll_ctl. */
+  uv_os_fd_t fd;
+  if (c->writes_pending == 0 && uv_stream_get_write_queue_size(&c->h.stream) == 0 &&
+      uv_fileno(&c->h.handle, &fd) == 0) {
+    if (shutdown(fd, SHUT_WR) != 0) {
+      conn_close(c);
+      return;
+    }
+  } else if (uv_shutdown(&c->shutdown_req, &c->h.stream, shutdown_cb) != 0) {
     conn_close(c);
     return;
   }
@@ -682,8 +699,10 @@ static void on_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = c->srv;
   srv->stats.bytes_in += len;
   c->got_bytes = 1;
-  if (c->state == CONN_READING)
-    conn_touch(c); /* input past the message (discarded) is no sign of life */
+  /* Input past the message (discarded) is no sign of life; chunk mode's one
+   * read comes right after the accept, whose deadline covers it. */
+  if (c->state == CONN_READING && srv->opts.mode != REVD_MODE_CHUNK)
+    conn_touch(c);
   switch (srv->opts.mode) {
   case REVD_MODE_CHUNK:
     chunk_input(c, data, len);
@@ -771,11 +790,16 @@ static void connection_cb(uv_stream_t *listener, int status) {
   revd_server_t *srv = (revd_server_t *)((char *)listener - offsetof(revd_server_t, listener));
   if (status < 0 || srv->closing)
     return;
-  struct conn *c = calloc(1, sizeof *c);
-  if (!c) {
+  struct conn *c = srv->free_conns;
+  if (c) {
+    srv->free_conns = c->next;
+    srv->nfree_conns--;
+  } else if (!(c = calloc(1, sizeof *c))) {
     reject_without_memory(srv);
     return;
   }
+  /* The handle and the requests are initialised by libuv; the rest starts at 0. */
+  memset(&c->srv, 0, sizeof *c - offsetof(struct conn, srv));
   c->srv = srv;
   if (conn_init_handle(srv, c) != 0) {
     free(c);
@@ -959,6 +983,11 @@ static void maybe_finish_server_close(revd_server_t *srv) {
   void (*cb)(revd_server_t *, void *) = srv->close_cb;
   void *arg = srv->close_arg;
   revd_server_t *volatile token = srv; /* only an identity once freed */
+  while (srv->free_conns) {
+    struct conn *next = srv->free_conns->next;
+    free(srv->free_conns);
+    srv->free_conns = next;
+  }
   free(srv->unix_path);
   free(srv);
   if (cb)
