@@ -8,7 +8,8 @@
  *
  * Every connection sits on exactly one of two lists, each ordered by
  * deadline because every entry on it shares the same timeout: `active`
- * (idle timeout, touched on every read) and `lingering` (linger timeout).
+ * (idle timeout, touched when a message or its reply makes progress) and
+ * `lingering` (linger timeout).
  * One uv_timer_t serves both (the libev "same timeout" pattern).
  */
 #include <errno.h>
@@ -24,6 +25,7 @@
 
 #define LINE_WRITE_HIGH_WATER (256 * 1024) /* line mode stops reading above this */
 #define EOF_FIRST_CHUNK 4096                /* eof mode buffers grow 4 KiB .. 64 KiB */
+#define FREE_CONNS_MAX 256                  /* closed conns kept for reuse: no malloc per accept */
 
 enum conn_state {
   CONN_READING,   /* waiting for (the rest of) a message */
@@ -196,7 +198,7 @@ static void conn_close_cb(uv_handle_t *h) {
   free_chunks(c);
   free(c->reply);
   free(c->line);
-  if (srv->nfree_conns < 256 && !srv->closing) {
+  if (srv->nfree_conns < FREE_CONNS_MAX && !srv->closing) {
     c->next = srv->free_conns;
     srv->free_conns = c;
     srv->nfree_conns++;
