@@ -197,18 +197,8 @@ int bench_parse_args(int argc, char **argv, struct bench_config *cfg, FILE *out)
       fprintf(out, "revbench %s\n", REVD_VERSION_STRING);
       return 1;
     }
-    if (opt == '?') {
-      if (optopt > 0 && optopt < 256)
-        return cli_usage_error(PROG, "unknown option '-%c'", optopt);
-      if (optopt >= 256) /* a known long option given a value it does not take */
-        return cli_usage_error(PROG, "option '%s' takes no value", argv[optind - 1]);
-      return cli_usage_error(PROG, "unknown option '%s'", argv[optind - 1]);
-    }
-    if (opt == ':') {
-      if (optopt && optopt < 256)
-        return cli_usage_error(PROG, "option '-%c' needs a value", optopt);
-      return cli_usage_error(PROG, "option '%s' needs a value", argv[optind - 1]);
-    }
+    if (opt == '?' || opt == ':')
+      return cli_getopt_error(PROG, opt, argv);
     if (apply(cfg, opt, optarg, &seen_d) < 0)
       return 2;
   }

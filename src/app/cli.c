@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,4 +57,17 @@ int cli_mode(const char *prog, const char *text) {
     return -1;
   }
   return mode;
+}
+
+int cli_getopt_error(const char *prog, int opt, char *const *argv) {
+  /* For "-xy", argv[optind - 1] is not the option: optopt is. */
+  if (opt == '?' && optopt > 0 && optopt < 256)
+    return cli_usage_error(prog, "unknown option '-%c'", optopt);
+  if (opt == '?' && optopt >= 256) /* a known long option given a value it does not take */
+    return cli_usage_error(prog, "option '%s' takes no value", argv[optind - 1]);
+  if (opt == '?')
+    return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+  if (optopt > 0 && optopt < 256)
+    return cli_usage_error(prog, "option '-%c' needs a value", optopt);
+  return cli_usage_error(prog, "option '%s' needs a value", argv[optind - 1]);
 }

@@ -15,6 +15,11 @@ int cli_number(const char *prog, const char *option, const char *text, uint64_t 
 int cli_usage_error(const char *prog, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Reports what getopt_long() returned as '?' (unknown option, or a value
+ * given to a flag that takes none) or ':' (missing value) for argv, on one
+ * line, naming the option as the user wrote it.  Returns 2. */
+int cli_getopt_error(const char *prog, int opt, char *const *argv);
+
 /* Parses a --mode name, or reports it like cli_number().  Returns the mode or -1. */
 int cli_mode(const char *prog, const char *text);
 

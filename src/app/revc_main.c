@@ -98,12 +98,8 @@ static int parse_args(int argc, char **argv, struct client_config *cfg) {
   opterr = 0;
   int opt;
   while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
-    if (opt == '?' && optopt > 0 && optopt < 256) /* "-xy": argv[optind - 1] is not it */
-      return cli_usage_error("revc", "unknown option '-%c'", optopt);
-    if (opt == '?')
-      return cli_usage_error("revc", "unknown option '%s'", argv[optind - 1]);
-    if (opt == ':')
-      return cli_usage_error("revc", "option '%s' needs a value", argv[optind - 1]);
+    if (opt == '?' || opt == ':')
+      return cli_getopt_error("revc", opt, argv);
     int r = apply_option(cfg, opt, optarg);
     if (r != 0)
       return r;

@@ -207,12 +207,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg) {
   opterr = 0; /* we word the errors ourselves, on one line */
   int opt;
   while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
-    if (opt == '?' && optopt > 0 && optopt < 256) /* "-xy": argv[optind - 1] is not it */
-      return cli_usage_error("revd", "unknown option '-%c'", optopt);
-    if (opt == '?')
-      return cli_usage_error("revd", "unknown option '%s'", argv[optind - 1]);
-    if (opt == ':')
-      return cli_usage_error("revd", "option '%s' needs a value", argv[optind - 1]);
+    if (opt == '?' || opt == ':')
+      return cli_getopt_error("revd", opt, argv);
     int r = apply_option(cfg, opt, optarg);
     if (r != 0)
       return r;
