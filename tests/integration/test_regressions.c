@@ -24,70 +24,11 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "revd.h"
 
 /* ---- in-process fixture ----------------------------------------------- */
-
-struct fixture {
-  uv_loop_t loop;
-  revd_server_t *srv;
-  struct sockaddr_storage addr;
-  int closed;
-};
-
-static void closed_cb(revd_server_t *srv, void *arg) {
-  struct fixture *f = arg;
-  (void)srv;
-  f->closed++;
-}
-
-/* Starts a server with opts (NULL: defaults) on 127.0.0.1, port 0. */
-static void fixture_start(struct fixture *f, const revd_options_t *opts) {
-  memset(f, 0, sizeof *f);
-  assert_int_equal(uv_loop_init(&f->loop), 0);
-  assert_int_equal(revd_server_new(&f->loop, opts, &f->srv), 0);
-  struct sockaddr_storage any;
-  assert_int_equal(revd_parse_addr("127.0.0.1", 0, &any), 0);
-  assert_int_equal(revd_server_listen(f->srv, (struct sockaddr *)&any), 0);
-  assert_int_equal(revd_server_getsockname(f->srv, &f->addr), 0);
-}
-
-static void fixture_close(struct fixture *f) {
-  revd_server_close(f->srv, closed_cb, f);
-  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(f->closed, 1);
-  assert_int_equal(uv_loop_close(&f->loop), 0);
-}
-
-static int port_of(const struct sockaddr_storage *addr) {
-  return ntohs(((const struct sockaddr_in *)addr)->sin_port);
-}
-
-/* Runs the loop until pred(stats) holds or limit_ms pass.  Returns the
- * milliseconds it took, or -1 when pred never held. */
-static double run_until_stats(struct fixture *f, int (*pred)(const revd_stats_t *),
-                              double limit_ms) {
-  revd_stats_t st;
-  double start = now_ms();
-  do {
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    revd_server_stats(f->srv, &st);
-    if (pred(&st))
-      return now_ms() - start;
-    usleep(1000);
-  } while (now_ms() - start < limit_ms);
-  return -1;
-}
-
-/* Runs the loop for ms milliseconds. */
-static void run_for(struct fixture *f, double ms) {
-  double end = now_ms() + ms;
-  while (now_ms() < end) {
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    usleep(1000);
-  }
-}
 
 /* ---- running the binaries --------------------------------------------- */
 
@@ -202,10 +143,10 @@ static void linger_ends_after_linger_ms_not_the_idle_timeout(void **state) {
   o.linger_ms = 100;
   struct fixture f;
   fixture_start(&f, &o);
-  int fd = tcp_connect(port_of(&f.addr));
+  int fd = tcp_connect(fixture_port(&f));
   assert_true(fd >= 0);
   assert_int_equal(send_all(fd, "hello", 5), 0);
-  double took = run_until_stats(&f, answered_and_closed, 2500);
+  double took = fixture_run_until_stats(&f, answered_and_closed, 2500);
   if (took < 0 || took >= 1000)
     fail_msg("lingering close (linger 100 ms, idle 5000 ms) took %.0f ms (-1: over 2.5 s)", took);
   revd_stats_t st;
@@ -231,14 +172,14 @@ static void idle_timeout_holds_while_another_connection_lingers(void **state) {
   o.linger_ms = 3000;
   struct fixture f;
   fixture_start(&f, &o);
-  int lingering = tcp_connect(port_of(&f.addr));
+  int lingering = tcp_connect(fixture_port(&f));
   assert_true(lingering >= 0);
   assert_int_equal(send_all(lingering, "hello", 5), 0);
-  assert_true(run_until_stats(&f, one_answered, 2000) >= 0);
-  run_for(&f, 300); /* past the first idle deadline: the timer now waits for the linger */
-  int silent = tcp_connect(port_of(&f.addr));
+  assert_true(fixture_run_until_stats(&f, one_answered, 2000) >= 0);
+  fixture_run_for(&f, 300); /* past the first idle deadline: the timer now waits for the linger */
+  int silent = tcp_connect(fixture_port(&f));
   assert_true(silent >= 0);
-  double took = run_until_stats(&f, one_timed_out, 2500);
+  double took = fixture_run_until_stats(&f, one_timed_out, 2500);
   if (took < 0 || took >= 1000)
     fail_msg("silent connection (idle 100 ms, linger 3000 ms) timed out after %.0f ms "
              "(-1: over 2.5 s)",
@@ -532,10 +473,10 @@ static void revc_fails_when_max_conns_refuses_it(void **state) {
   o.max_conns = 1;
   struct fixture f;
   fixture_start(&f, &o);
-  int hog = tcp_connect(port_of(&f.addr));
+  int hog = tcp_connect(fixture_port(&f));
   assert_true(hog >= 0);
-  assert_true(run_until_stats(&f, one_active, 2000) >= 0);
-  struct port_arg port = port_arg(port_of(&f.addr));
+  assert_true(fixture_run_until_stats(&f, one_active, 2000) >= 0);
+  struct port_arg port = port_arg(fixture_port(&f));
   char where[64];
   snprintf(where, sizeof where, " 127.0.0.1:%s: ", port.s);
   /* Whether the close beats "hello" to the server (a clean EOF, where the

@@ -12,44 +12,10 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "revd.h"
 
-struct fixture {
-  uv_loop_t loop;
-  revd_server_t *srv;
-  struct sockaddr_storage addr;
-  int closed;
-  int replies_ok, replies_failed;
-};
-
-static void closed_cb(revd_server_t *srv, void *arg) {
-  struct fixture *f = arg;
-  (void)srv;
-  f->closed++;
-}
-
-/* Starts a server with opts (NULL: defaults) on 127.0.0.1, port 0. */
-static void fixture_start(struct fixture *f, const revd_options_t *opts) {
-  memset(f, 0, sizeof *f);
-  assert_int_equal(uv_loop_init(&f->loop), 0);
-  assert_int_equal(revd_server_new(&f->loop, opts, &f->srv), 0);
-  struct sockaddr_storage any;
-  assert_int_equal(revd_parse_addr("127.0.0.1", 0, &any), 0);
-  assert_int_equal(revd_server_listen(f->srv, (struct sockaddr *)&any), 0);
-  assert_int_equal(revd_server_getsockname(f->srv, &f->addr), 0);
-}
-
-/* Closes the fixture's server (and any others already closing) and checks
- * that `servers` close callbacks fired and the loop is left empty. */
-static void fixture_close_all(struct fixture *f, int servers) {
-  revd_server_close(f->srv, closed_cb, f);
-  assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-  assert_int_equal(f->closed, servers);
-  assert_int_equal(uv_loop_close(&f->loop), 0);
-}
-
-static void fixture_close(struct fixture *f) { fixture_close_all(f, 1); }
 
 struct expect {
   struct fixture *f;
@@ -124,22 +90,8 @@ static void two_servers_share_one_loop(void **state) {
   revd_stats_t st;
   revd_server_stats(second, &st);
   assert_int_equal(st.completed, 1);
-  revd_server_close(second, closed_cb, &f);
+  revd_server_close(second, fixture_closed_cb, &f);
   fixture_close_all(&f, 2);
-}
-
-/* Runs the loop until pred(stats) holds, at most 3 s. */
-static int run_until_stats(struct fixture *f, int (*pred)(const revd_stats_t *)) {
-  revd_stats_t st;
-  double end = now_ms() + 3000;
-  do {
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    revd_server_stats(f->srv, &st);
-    if (pred(&st))
-      return 1;
-    usleep(1000);
-  } while (now_ms() < end);
-  return 0;
 }
 
 static int one_empty_one_reset(const revd_stats_t *st) {
@@ -148,23 +100,20 @@ static int one_empty_one_reset(const revd_stats_t *st) {
 
 static int one_active(const revd_stats_t *st) { return st->active == 1; }
 
-static int port_of(const struct fixture *f) {
-  return ntohs(((const struct sockaddr_in *)&f->addr)->sin_port);
-}
 
 static void silent_and_resetting_clients_are_counted(void **state) {
   (void)state;
   struct fixture f;
   fixture_start(&f, NULL);
-  int silent = tcp_connect(port_of(&f)); /* connects, leaves without a word */
+  int silent = tcp_connect(fixture_port(&f)); /* connects, leaves without a word */
   assert_true(silent >= 0);
   close(silent);
-  int rude = tcp_connect(port_of(&f)); /* connects, then resets */
+  int rude = tcp_connect(fixture_port(&f)); /* connects, then resets */
   assert_true(rude >= 0);
   struct linger lg = {.l_onoff = 1, .l_linger = 0};
   setsockopt(rude, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
   close(rude);
-  assert_true(run_until_stats(&f, one_empty_one_reset));
+  assert_true(fixture_run_until_stats(&f, one_empty_one_reset, 3000) >= 0);
   struct expect e;
   exchange_expect_reversed(&f, &e, "still serving");
   run_until_replies(&f, 1);
@@ -176,12 +125,12 @@ static void close_with_clients_waiting_finishes_cleanly(void **state) {
   (void)state;
   struct fixture f;
   fixture_start(&f, NULL);
-  int idle = tcp_connect(port_of(&f));
+  int idle = tcp_connect(fixture_port(&f));
   assert_true(idle >= 0);
-  assert_true(run_until_stats(&f, one_active));
+  assert_true(fixture_run_until_stats(&f, one_active, 3000) >= 0);
   /* The idle client gets a clean EOF from the lingering close; once it
    * closes too, the server is gone and the loop is empty. */
-  revd_server_close(f.srv, closed_cb, &f);
+  revd_server_close(f.srv, fixture_closed_cb, &f);
   uv_run(&f.loop, UV_RUN_NOWAIT);
   char buf[4];
   assert_int_equal(recv_until_eof(idle, buf, sizeof buf, 2000), 0);
@@ -198,7 +147,7 @@ static void listen_errors_are_returned_not_fatal(void **state) {
   revd_server_t *other;
   assert_int_equal(revd_server_new(&f.loop, NULL, &other), 0);
   assert_int_equal(revd_server_listen(other, (struct sockaddr *)&f.addr), UV_EADDRINUSE);
-  revd_server_close(other, closed_cb, &f);
+  revd_server_close(other, fixture_closed_cb, &f);
   /* listening twice on one server */
   assert_int_equal(revd_server_listen(f.srv, (struct sockaddr *)&f.addr), UV_EBUSY);
   fixture_close_all(&f, 2);
