@@ -253,10 +253,14 @@ static void set_timeouts(int fd, int ms) {
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-int tcp_connect(int port) {
+int tcp_connect(int port) { return tcp_connect_rcvbuf(port, 0); }
+
+int tcp_connect_rcvbuf(int port, int rcvbuf) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     return -1;
+  if (rcvbuf > 0) /* before connect: it sizes the window */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   set_timeouts(fd, 5000);

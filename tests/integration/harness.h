@@ -51,6 +51,7 @@ const char *bin_path(const char *env_name);
 
 /* Blocking TCP helpers on 127.0.0.1, each bounded by timeouts. */
 int tcp_connect(int port);                       /* fd, or -1 */
+int tcp_connect_rcvbuf(int port, int rcvbuf);    /* the same with SO_RCVBUF set first (0: default) */
 int send_all(int fd, const void *buf, size_t len); /* 0 or -1 */
 /* Reads until EOF, the buffer is full, or timeout_ms passes.  Returns the
  * byte count, or -1 on error/timeout (errno says which). */

@@ -9,10 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,24 +47,6 @@ static void stop_clean(struct revd_proc *p) {
   int status = revd_stop(p, SIGTERM, 5000);
   if (status != 0)
     fail_msg("revd exited %d; it printed:\n%s", status, p->log);
-}
-
-/* tcp_connect() with SO_RCVBUF set before connecting (it sizes the window). */
-static int tcp_connect_with_rcvbuf(int port, int rcvbuf) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  struct timeval tv = {.tv_sec = 5};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 /* ---- eof mode --------------------------------------------------------- */
@@ -434,7 +413,7 @@ static void slow_reader_outlasts_the_idle_timeout(void **state) {
   size_t len = 12u << 20;
   char *msg = random_bytes(len, 5), *want = malloc(len), *got = malloc(len);
   reverse_copy(want, msg, len);
-  int fd = tcp_connect_with_rcvbuf(p.port, 256 * 1024); /* a fixed, modest window */
+  int fd = tcp_connect_rcvbuf(p.port, 256 * 1024); /* a fixed, modest window */
   assert_true(fd >= 0);
   assert_int_equal(send_all(fd, msg, len), 0);
   shutdown(fd, SHUT_WR);
