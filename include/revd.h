@@ -57,6 +57,9 @@ typedef struct revd_options {
   int reuse_port;           /* TCP: set SO_REUSEPORT, so several servers (one loop per
                                thread) can listen on one address and the kernel spreads
                                connections among them; default 0 */
+  unsigned drain_timeout_ms; /* revd_server_close(): how long exchanges in flight may
+                                take to finish before they are cut short; default 5000 */
+  unsigned unix_mode;       /* permissions of a Unix socket file revd creates; default 0660 */
 } revd_options_t;
 
 /* Counters of one server.  Plain integers kept on the loop's thread. */
@@ -101,6 +104,14 @@ REVD_EXPORT int revd_server_listen(revd_server_t *srv, const struct sockaddr *ad
  * UV_ENAMETOOLONG).  The socket file is removed by revd_server_close(). */
 REVD_EXPORT int revd_server_listen_unix(revd_server_t *srv, const char *path);
 
+/* Serves an already bound and listening socket (TCP or Unix, e.g. one
+ * handed over by systemd's socket activation) instead of binding one.  The
+ * server owns fd from now on and closes it at revd_server_close(); a Unix
+ * socket's file is left in place (whoever bound it owns it).
+ * Returns 0, UV_ENOTSOCK / UV_EINVAL if fd is not a stream socket, UV_EBUSY
+ * if already listening, or another negative UV_E* code. */
+REVD_EXPORT int revd_server_listen_fd(revd_server_t *srv, uv_os_sock_t fd);
+
 /* Writes the bound address (useful after port 0) to *out.
  * Returns 0, or UV_EINVAL if the server does not listen on TCP. */
 REVD_EXPORT int revd_server_getsockname(const revd_server_t *srv,
@@ -109,7 +120,8 @@ REVD_EXPORT int revd_server_getsockname(const revd_server_t *srv,
 /* Copies the current counters into *out.  Cheap; call it as often as you like. */
 REVD_EXPORT void revd_server_stats(const revd_server_t *srv, revd_stats_t *out);
 
-/* Stops accepting, lets exchanges in flight finish (bounded by linger_ms),
+/* Stops accepting, lets exchanges in flight finish (bounded by
+ * drain_timeout_ms; connections owed nothing get a lingering close),
  * closes every handle the server opened, frees the server, then calls
  * cb(srv, arg) from the loop (srv is only a token by then: do not
  * dereference it).  cb may be NULL.  Call it once; after the callback
@@ -213,6 +225,10 @@ REVD_EXPORT int revd_exchange(uv_loop_t *loop, const struct sockaddr *addr,
                               size_t max_reply, revd_exchange_cb cb, void *arg);
 
 /* ---- helpers ---------------------------------------------------------- */
+
+/* The library's version at run time ("0.1.0"), which may differ from the
+ * REVD_VERSION_STRING a program was compiled against. */
+REVD_EXPORT const char *revd_version(void);
 
 /* Text for a revd/libuv error code.  Never NULL; static storage. */
 REVD_EXPORT const char *revd_strerror(int err);

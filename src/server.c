@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
@@ -840,6 +841,8 @@ void revd_options_init(revd_options_t *opts) {
   opts->idle_timeout_ms = 60000;
   opts->linger_ms = 2000;
   opts->backlog = 511;
+  opts->drain_timeout_ms = 5000;
+  opts->unix_mode = 0660;
 }
 
 static int options_valid(const revd_options_t *o) {
@@ -954,7 +957,10 @@ int revd_server_listen_unix(revd_server_t *srv, const char *path) {
   srv->listener_kind = LISTENER_UNIX;
   srv->listener_open = 1;
   srv->handles_open++;
-  r = listener_start(srv, uv_pipe_bind(&srv->listener.pipe, path));
+  r = uv_pipe_bind(&srv->listener.pipe, path);
+  if (r == 0 && chmod(path, srv->opts.unix_mode) != 0)
+    r = uv_translate_sys_error(errno);
+  r = listener_start(srv, r);
   if (r == 0) {
     free(srv->unix_path);
     srv->unix_path = copy; /* ours now: removed at close */
@@ -962,6 +968,40 @@ int revd_server_listen_unix(revd_server_t *srv, const char *path) {
     free(copy);
   }
   return r;
+}
+
+/* The socket's family decides the handle: Unix sockets need a uv_pipe_t. */
+int revd_server_listen_fd(revd_server_t *srv, uv_os_sock_t fd) {
+  int r = listener_check(srv);
+  if (r != 0)
+    return r;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int type;
+  socklen_t type_len = sizeof type;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0)
+    return uv_translate_sys_error(errno);
+  if (type != SOCK_STREAM)
+    return UV_EINVAL;
+  if (ss.ss_family == AF_UNIX) {
+    r = uv_pipe_init(srv->loop, &srv->listener.pipe, 0);
+    if (r != 0)
+      return r;
+    srv->listener_kind = LISTENER_UNIX;
+    srv->listener_open = 1;
+    srv->handles_open++;
+    return listener_start(srv, uv_pipe_open(&srv->listener.pipe, fd));
+  }
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+    return UV_EAFNOSUPPORT;
+  r = uv_tcp_init(srv->loop, &srv->listener.tcp);
+  if (r != 0)
+    return r;
+  srv->listener_kind = LISTENER_TCP;
+  srv->listener_open = 1;
+  srv->handles_open++;
+  return listener_start(srv, uv_tcp_open(&srv->listener.tcp, fd));
 }
 
 int revd_server_getsockname(const revd_server_t *srv, struct sockaddr_storage *out) {
@@ -1007,7 +1047,7 @@ static void conn_wind_down(struct conn *c) {
     return;
   }
   list_remove(c);
-  c->deadline = deadline_after(srv, srv->opts.linger_ms ? srv->opts.linger_ms : 1);
+  c->deadline = deadline_after(srv, srv->opts.drain_timeout_ms ? srv->opts.drain_timeout_ms : 1);
   list_append(&srv->lingering, c);
 }
 

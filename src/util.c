@@ -5,6 +5,8 @@
 
 #include "revd.h"
 
+const char *revd_version(void) { return REVD_VERSION_STRING; }
+
 const char *revd_strerror(int err) {
   if (err == 0)
     return "success";
