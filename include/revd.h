@@ -62,20 +62,52 @@ typedef struct revd_options {
   unsigned unix_mode;       /* permissions of a Unix socket file revd creates; default 0660 */
 } revd_options_t;
 
-/* Counters of one server.  Plain integers kept on the loop's thread. */
+/* Counters of one server, written once: XX(field, kind, Prometheus name,
+ * help).  kind is counter or gauge, or total: a sum of other fields kept
+ * for convenience and not exported on its own.  A name with a {label}
+ * shares its metric family (HELP and TYPE) with the lines around it. */
+#define REVD_STATS_MAP(XX)                                                                   \
+  XX(accepted, counter, "revd_connections_accepted_total", "Connections accepted.")          \
+  XX(completed, counter, "revd_exchanges_completed_total",                                   \
+     "Exchanges answered in full (line mode: lines).")                                       \
+  XX(active, gauge, "revd_connections_active", "Connections open now.")                      \
+  XX(empty, counter, "revd_connections_empty_total",                                         \
+     "Connections closed by the client before a message was complete.")                      \
+  XX(resets, counter, "revd_connections_reset_total",                                        \
+     "Connections that ended in a read or write error (reset, broken pipe).")                \
+  XX(timeouts, counter, "revd_connections_timed_out_total",                                  \
+     "Connections closed by the idle timeout.")                                              \
+  XX(too_large, counter, "revd_messages_too_large_total",                                    \
+     "Connections closed because a message passed max_message.")                             \
+  XX(cut_short, counter, "revd_replies_cut_short_total",                                     \
+     "Replies given up before they were complete (ended with a reset).")                     \
+  XX(over_budget, counter, "revd_connections_over_budget_total",                             \
+     "Connections closed because max_buffered was reached.")                                 \
+  XX(oom, counter, "revd_out_of_memory_total",                                               \
+     "Connections closed because memory for them ran out.")                                  \
+  XX(rejected, total, "revd_connections_rejected", "All rejections (the four below).")       \
+  XX(rejected_max_conns, counter, "revd_connections_rejected_total{reason=\"max_conns\"}",    \
+     "Connections closed at once, by reason.")                                               \
+  XX(rejected_per_ip, counter, "revd_connections_rejected_total{reason=\"max_conns_per_ip\"}", \
+     "Connections closed at once, by reason.")                                               \
+  XX(rejected_no_memory, counter, "revd_connections_rejected_total{reason=\"no_memory\"}",    \
+     "Connections closed at once, by reason.")                                               \
+  XX(rejected_fd_limit, counter, "revd_connections_rejected_total{reason=\"fd_limit\"}",      \
+     "Connections closed at once, by reason.")                                               \
+  XX(utf8_fallbacks, counter, "revd_utf8_fallbacks_total",                                   \
+     "Messages reversed by bytes because they were not valid UTF-8.")                        \
+  XX(bytes_in, counter, "revd_received_bytes_total", "Bytes read from clients.")             \
+  XX(bytes_out, counter, "revd_sent_bytes_total", "Bytes of replies handed to the kernel.")
+
+/* Plain integers kept on the loop's thread. */
 typedef struct revd_stats {
-  uint64_t accepted;       /* connections accepted */
-  uint64_t completed;      /* exchanges answered in full (line mode: lines answered) */
-  uint64_t active;         /* connections open now */
-  uint64_t empty;          /* connections closed by the client before a message was complete */
-  uint64_t resets;         /* connections that ended in a read or write error (reset, broken pipe) */
-  uint64_t timeouts;       /* connections closed by the idle timeout */
-  uint64_t too_large;      /* connections closed because a message passed max_message */
-  uint64_t rejected;       /* connections closed at once: max_conns reached, or no memory */
-  uint64_t utf8_fallbacks; /* messages reversed by bytes because they were not valid UTF-8 */
-  uint64_t bytes_in;       /* bytes read from clients */
-  uint64_t bytes_out;      /* bytes of replies handed to the kernel */
+#define REVD_STATS_FIELD(field, kind, name, help) uint64_t field;
+  REVD_STATS_MAP(REVD_STATS_FIELD)
+#undef REVD_STATS_FIELD
 } revd_stats_t;
+
+/* *total += *part, counter by counter (summing servers of one process). */
+REVD_EXPORT void revd_stats_add(revd_stats_t *total, const revd_stats_t *part);
 
 typedef struct revd_server revd_server_t; /* opaque */
 

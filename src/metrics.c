@@ -49,35 +49,37 @@ struct metric {
   size_t offset;
 };
 
-#define METRIC(field, name, type, help) {name, type, help, offsetof(revd_stats_t, field)}
-static const struct metric metrics[] = {
-    METRIC(accepted, "revd_connections_accepted_total", "counter", "Connections accepted."),
-    METRIC(active, "revd_connections_active", "gauge", "Connections open now."),
-    METRIC(completed, "revd_exchanges_completed_total", "counter",
-           "Exchanges answered in full (line mode: lines)."),
-    METRIC(empty, "revd_connections_empty_total", "counter",
-           "Connections closed by the client before a message was complete."),
-    METRIC(resets, "revd_connections_reset_total", "counter",
-           "Connections that ended in a read or write error."),
-    METRIC(timeouts, "revd_connections_timed_out_total", "counter",
-           "Connections closed by the idle timeout."),
-    METRIC(too_large, "revd_messages_too_large_total", "counter",
-           "Connections closed because a message passed --max-message."),
-    METRIC(rejected, "revd_connections_rejected_total", "counter",
-           "Connections closed at once because --max-conns was reached."),
-    METRIC(utf8_fallbacks, "revd_utf8_fallbacks_total", "counter",
-           "Messages reversed by bytes because they were not valid UTF-8."),
-    METRIC(bytes_in, "revd_received_bytes_total", "counter", "Bytes read from clients."),
-    METRIC(bytes_out, "revd_sent_bytes_total", "counter", "Bytes of replies sent."),
-};
+/* Every field of REVD_STATS_MAP but the sums, which Prometheus adds up itself. */
+#define METRIC_counter(field, name, help) {name, "counter", help, offsetof(revd_stats_t, field)},
+#define METRIC_gauge(field, name, help) {name, "gauge", help, offsetof(revd_stats_t, field)},
+#define METRIC_total(field, name, help)
+#define METRIC(field, kind, name, help) METRIC_##kind(field, name, help)
+static const struct metric metrics[] = {REVD_STATS_MAP(METRIC)};
+#undef METRIC
+
+/* Length of the family name: up to a label set's '{'. */
+static size_t family_len(const char *name) { return strcspn(name, "{"); }
+
+static int same_family(const struct metric *a, const struct metric *b) {
+  size_t n = family_len(a->name);
+  return n == family_len(b->name) && memcmp(a->name, b->name, n) == 0;
+}
 
 int revd_stats_format(const revd_stats_t *st, char *buf, size_t size) {
   size_t used = 0;
   for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
     const struct metric *mt = &metrics[i];
     uint64_t v = *(const uint64_t *)((const char *)st + mt->offset);
-    int n = snprintf(buf + used, size - used, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
-                     mt->name, mt->help, mt->name, mt->type, mt->name, (unsigned long long)v);
+    int n = 0;
+    if (i == 0 || !same_family(mt, &metrics[i - 1])) {
+      int fam = (int)family_len(mt->name);
+      n = snprintf(buf + used, size - used, "# HELP %.*s %s\n# TYPE %.*s %s\n", fam, mt->name,
+                   mt->help, fam, mt->name, mt->type);
+      if (n < 0 || (size_t)n >= size - used)
+        return UV_ENOBUFS;
+      used += (size_t)n;
+    }
+    n = snprintf(buf + used, size - used, "%s %llu\n", mt->name, (unsigned long long)v);
     if (n < 0 || (size_t)n >= size - used)
       return UV_ENOBUFS;
     used += (size_t)n;

@@ -784,8 +784,10 @@ static void reject_without_memory(revd_server_t *srv) {
   srv->spare_busy = 1;
   srv->handles_open++;
   srv->spare.handle.data = srv;
-  if (uv_accept(&srv->listener.stream, &srv->spare.stream) == 0)
+  if (uv_accept(&srv->listener.stream, &srv->spare.stream) == 0) {
+    srv->stats.rejected_no_memory++;
     srv->stats.rejected++;
+  }
   uv_close(&srv->spare.handle, spare_close_cb);
 }
 
@@ -816,7 +818,8 @@ static void connection_cb(uv_stream_t *listener, int status) {
     return;
   }
   if (srv->opts.max_conns && srv->stats.active > srv->opts.max_conns) {
-    conn_fail(c, &srv->stats.rejected);
+    srv->stats.rejected++;
+    conn_fail(c, &srv->stats.rejected_max_conns);
     return;
   }
   srv->stats.accepted++;

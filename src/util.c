@@ -5,6 +5,12 @@
 
 #include "revd.h"
 
+void revd_stats_add(revd_stats_t *total, const revd_stats_t *part) {
+#define ADD(field, kind, name, help) total->field += part->field;
+  REVD_STATS_MAP(ADD)
+#undef ADD
+}
+
 const char *revd_version(void) { return REVD_VERSION_STRING; }
 
 const char *revd_strerror(int err) {

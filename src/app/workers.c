@@ -23,19 +23,6 @@ struct workers {
   struct worker w[];
 };
 
-void stats_add(revd_stats_t *total, const revd_stats_t *part) {
-  total->accepted += part->accepted;
-  total->completed += part->completed;
-  total->active += part->active;
-  total->empty += part->empty;
-  total->resets += part->resets;
-  total->timeouts += part->timeouts;
-  total->too_large += part->too_large;
-  total->rejected += part->rejected;
-  total->utf8_fallbacks += part->utf8_fallbacks;
-  total->bytes_in += part->bytes_in;
-  total->bytes_out += part->bytes_out;
-}
 
 static void publish(struct worker *w) {
   revd_stats_t st;
@@ -133,7 +120,7 @@ void workers_collect(struct workers *ws, revd_stats_t *total) {
     return;
   uv_mutex_lock(&ws->lock);
   for (unsigned i = 0; i < ws->count; i++)
-    stats_add(total, &ws->w[i].published);
+    revd_stats_add(total, &ws->w[i].published);
   uv_mutex_unlock(&ws->lock);
 }
 

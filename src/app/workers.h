@@ -26,7 +26,4 @@ void workers_collect(struct workers *w, revd_stats_t *total);
  * asked to stop into *total (may be NULL), and frees everything.  NULL is fine. */
 void workers_join(struct workers *w, revd_stats_t *total);
 
-/* *total += *part, counter by counter. */
-void stats_add(revd_stats_t *total, const revd_stats_t *part);
-
 #endif
