@@ -60,6 +60,12 @@ typedef struct revd_options {
   unsigned drain_timeout_ms; /* revd_server_close(): how long exchanges in flight may
                                 take to finish before they are cut short; default 5000 */
   unsigned unix_mode;       /* permissions of a Unix socket file revd creates; default 0660 */
+  unsigned max_conns_per_ip; /* connections one client address may hold; past it new ones
+                                are closed at once (rejected_per_ip); 0 = no limit (default) */
+  size_t max_buffered;      /* bytes of messages and replies all connections together may
+                               hold; past it new input is refused (over_budget) while
+                               exchanges inside it finish; default 1/8 of the machine's
+                               memory; 0 = no limit */
 } revd_options_t;
 
 /* Counters of one server, written once: XX(field, kind, Prometheus name,

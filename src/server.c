@@ -846,6 +846,8 @@ void revd_options_init(revd_options_t *opts) {
   opts->backlog = 511;
   opts->drain_timeout_ms = 5000;
   opts->unix_mode = 0660;
+  opts->max_conns_per_ip = 0;
+  opts->max_buffered = (size_t)(uv_get_total_memory() / 8);
 }
 
 static int options_valid(const revd_options_t *o) {
