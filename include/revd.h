@@ -159,11 +159,13 @@ REVD_EXPORT int revd_server_getsockname(const revd_server_t *srv,
 REVD_EXPORT void revd_server_stats(const revd_server_t *srv, revd_stats_t *out);
 
 /* Stops accepting, lets exchanges in flight finish (bounded by
- * drain_timeout_ms; connections owed nothing get a lingering close),
- * closes every handle the server opened, frees the server, then calls
- * cb(srv, arg) from the loop (srv is only a token by then: do not
- * dereference it).  cb may be NULL.  Call it once; after the callback
- * the host's uv_loop_close() returns 0 (as far as revd is concerned). */
+ * drain_timeout_ms; a reply not done by then is cut short with a reset;
+ * connections owed nothing get a lingering close), closes every handle the
+ * server opened, then calls cb(srv, arg) from the loop and frees the server
+ * when cb returns (libuv's order: srv is still valid memory during cb, but
+ * no revd_server_* call may be made on it).  cb may be NULL.  Call it once;
+ * after the callback the host's uv_loop_close() returns 0 (as far as revd
+ * is concerned). */
 REVD_EXPORT void revd_server_close(revd_server_t *srv,
                                    void (*cb)(revd_server_t *srv, void *arg),
                                    void *arg);

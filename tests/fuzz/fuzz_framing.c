@@ -1,10 +1,11 @@
-/* fuzz_framing.c — libFuzzer target for revd__frame_line().
+/* fuzz_framing.c — libFuzzer target for the line framer (revd__framer_*),
+ * the code line mode runs.
  *
  * Input: max (first byte; 0 means "no limit"), the size of each read
- * (second byte, 1..256), then the stream.  A caller like the server's line
- * mode buffers partial lines and hands out complete ones; the lines it gets
- * must be the ones a plain split of the whole stream gives, up to the first
- * line longer than max, whatever the reads look like. */
+ * (second byte, 1..256), then the stream.  Driven as line mode drives it
+ * (take the lines of a read, carry the rest), the framer must hand out the
+ * lines a plain split of the whole stream gives, up to the first line
+ * longer than max, whatever the reads look like. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,9 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
   } while (0)
 
 struct caller {
-  size_t max;
-  char *line; /* max bytes: the unfinished line */
-  size_t have;
+  struct revd__framer f;
   const char *stream; /* the whole input, to compare lines against */
   size_t stream_len;
   size_t done; /* bytes of the stream handed out as lines so far */
@@ -34,12 +33,11 @@ struct caller {
 };
 
 /* A line came out: it must be the next piece of the stream. */
-static void emit(struct caller *c) {
-  CHECK(c->have <= c->max, "line longer than max");
-  CHECK(c->done + c->have <= c->stream_len, "more output than input");
-  CHECK(memcmp(c->line, c->stream + c->done, c->have) == 0, "line differs");
-  c->done += c->have;
-  c->have = 0;
+static void emit(struct caller *c, const struct revd__line *line) {
+  CHECK(line->len <= c->f.max, "line longer than max");
+  CHECK(c->done + line->len <= c->stream_len, "more output than input");
+  CHECK(memcmp(line->data, c->stream + c->done, line->len) == 0, "line differs");
+  c->done += line->len;
 }
 
 /* One read, in a block of exactly its size so ASan sees an overread. */
@@ -47,31 +45,29 @@ static void caller_read(struct caller *c, const char *data, size_t len) {
   char *buf = malloc(len ? len : 1);
   CHECK(buf != NULL, "out of memory");
   memcpy(buf, data, len);
-  const char *p = buf;
+  char *p = buf;
   while (len > 0 && !c->too_large) {
-    ssize_t n = revd__frame_line(p, len, c->have, c->max);
+    struct revd__line line;
+    ssize_t n = revd__framer_next(&c->f, p, len, &line);
     if (n == REVD__FRAME_TOO_LARGE) {
       const char *nl = memchr(p, '\n', len);
       size_t take = nl ? (size_t)(nl - p) + 1 : len;
-      CHECK(c->have + take > c->max, "too large, but it fits");
+      CHECK(revd__framer_pending(&c->f) + take > c->f.max, "too large, but it fits");
       c->too_large = 1;
       break;
     }
     CHECK(n >= 0 && (size_t)n <= len, "result out of range");
     if (n == 0) {
       CHECK(memchr(p, '\n', len) == NULL, "need more, but a line ended");
-      CHECK(c->have + len <= c->max, "need more, but past max");
-    } else {
-      CHECK(p[n - 1] == '\n', "line does not end in newline");
-      CHECK(memchr(p, '\n', (size_t)n - 1) == NULL, "line holds a newline");
+      CHECK(revd__framer_pending(&c->f) + len <= c->f.max, "need more, but past max");
+      CHECK(revd__framer_carry(&c->f, p, len) == 0, "out of memory");
+      break;
     }
-    size_t take = n == 0 ? len : (size_t)n;
-    memcpy(c->line + c->have, p, take);
-    c->have += take;
-    if (n > 0)
-      emit(c);
-    p += take;
-    len -= take;
+    CHECK(line.data[line.len - 1] == '\n', "line does not end in newline");
+    CHECK(memchr(line.data, '\n', line.len - 1) == NULL, "line holds a newline");
+    emit(c, &line);
+    p += n;
+    len -= (size_t)n;
   }
   free(buf);
 }
@@ -97,24 +93,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2)
     return 0;
   struct caller c = {0};
-  c.max = data[0] ? data[0] : 4096; /* 4096: -max_len, so never reached */
+  revd__framer_init(&c.f, data[0] ? data[0] : 4096); /* 4096: -max_len, so never reached */
   size_t chunk = (size_t)data[1] + 1;
   c.stream = (const char *)data + 2;
   c.stream_len = size - 2;
-  c.line = malloc(c.max);
-  CHECK(c.line != NULL, "out of memory");
 
   for (size_t at = 0; at < c.stream_len && !c.too_large; at += chunk) {
     size_t n = c.stream_len - at < chunk ? c.stream_len - at : chunk;
     caller_read(&c, c.stream + at, n);
   }
-  if (!c.too_large && c.have > 0)
-    emit(&c); /* EOF: a last line without '\n' counts too */
+  struct revd__line last;
+  if (!c.too_large && revd__framer_finish(&c.f, &last))
+    emit(&c, &last); /* EOF: a last line without '\n' counts too */
 
   int want_too_large;
-  size_t want_done = reference_end(c.stream, c.stream_len, c.max, &want_too_large);
+  size_t want_done = reference_end(c.stream, c.stream_len, c.f.max, &want_too_large);
   CHECK(c.too_large == want_too_large, "too large differs from a plain split");
   CHECK(c.done == want_done, "lines differ from a plain split");
-  free(c.line);
+  revd__framer_free(&c.f);
   return 0;
 }

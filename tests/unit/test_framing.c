@@ -1,6 +1,6 @@
-/* test_framing.c — revd__frame_line(): where a line ends, the max limit, and
- * that a caller buffering partial lines gets the same lines however the
- * input is split into reads. */
+/* test_framing.c — revd__frame_line(): where a line ends, the max limit;
+ * and the framer line mode runs (revd__framer_*): the same lines however
+ * the input is split into reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,15 +90,13 @@ static void test_already_over_max(void **state) {
   assert_int_equal(revd__frame_line("", 0, 0, 0), 0);
 }
 
-/* ---- a caller's buffering ----------------------------------------------- */
+/* ---- the framer: a line-mode stream's state ----------------------------- */
 
-/* What a line-mode connection does with revd__frame_line(): keep the start
- * of an unfinished line, hand out each complete one, stop at too large, and
- * at EOF hand out a last line that has no '\n'. */
+/* What line mode does with the framer: hand each complete line out, carry
+ * the start of an unfinished one, stop at too large, and at EOF hand out a
+ * last line that has no '\n'.  Collects the lines handed out. */
 struct caller {
-  size_t max;
-  char line[64];
-  size_t have;
+  struct revd__framer f;
   char out[256]; /* the lines handed out, one after another */
   size_t out_len;
   size_t ends[32]; /* where each line ends in out */
@@ -106,40 +104,49 @@ struct caller {
   int too_large;
 };
 
-static void emit(struct caller *c) {
-  assert_true(c->lines < 32 && c->out_len + c->have <= sizeof c->out);
-  memcpy(c->out + c->out_len, c->line, c->have);
-  c->out_len += c->have;
+static void emit(struct caller *c, const struct revd__line *line) {
+  assert_true(line->len <= c->f.max);
+  assert_true(c->lines < 32 && c->out_len + line->len <= sizeof c->out);
+  memcpy(c->out + c->out_len, line->data, line->len);
+  c->out_len += line->len;
   c->ends[c->lines++] = c->out_len;
-  c->have = 0;
 }
 
-static void caller_read(struct caller *c, const char *buf, size_t len) {
-  while (len > 0 && !c->too_large) {
-    ssize_t n = revd__frame_line(buf, len, c->have, c->max);
+/* One read, in a buffer of its own (the framer may hand out lines in place). */
+static void caller_read(struct caller *c, const char *data, size_t len) {
+  char buf[256];
+  assert_true(len <= sizeof buf);
+  memcpy(buf, data, len);
+  size_t pos = 0;
+  while (pos < len && !c->too_large) {
+    struct revd__line line;
+    ssize_t n = revd__framer_next(&c->f, buf + pos, len - pos, &line);
     if (n == REVD__FRAME_TOO_LARGE) {
       c->too_large = 1;
       return;
     }
-    size_t take = n == 0 ? len : (size_t)n;
-    assert_true(c->have + take <= c->max && c->have + take <= sizeof c->line);
-    memcpy(c->line + c->have, buf, take);
-    c->have += take;
-    if (n > 0)
-      emit(c);
-    buf += take;
-    len -= take;
+    assert_true(n >= 0);
+    if (n == 0) {
+      assert_int_equal(revd__framer_carry(&c->f, buf + pos, len - pos), 0);
+      assert_int_equal(revd__framer_pending(&c->f), c->f.carry_len);
+      return;
+    }
+    assert_true(line.len > 0 && line.data[line.len - 1] == '\n');
+    emit(c, &line);
+    pos += (size_t)n;
   }
 }
 
 static void caller_eof(struct caller *c) {
-  if (c->have > 0 && !c->too_large)
-    emit(c);
+  struct revd__line line;
+  if (!c->too_large && revd__framer_finish(&c->f, &line))
+    emit(c, &line);
+  revd__framer_free(&c->f);
 }
 
 static void caller_init(struct caller *c, size_t max) {
   memset(c, 0, sizeof *c);
-  c->max = max;
+  revd__framer_init(&c->f, max);
 }
 
 static void assert_same_lines(const struct caller *a, const struct caller *b) {

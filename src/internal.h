@@ -1,0 +1,204 @@
+/* internal.h — what librevd's files share and nothing outside sees: the
+ * private structs, the connection core's calls, and the interface each
+ * protocol (one per mode) implements.
+ *
+ * The data path, one file per step:
+ *   listener.c  accept -> conn.c  the core: deadlines, write path, finish,
+ *   linger, close -> proto_chunk.c | proto_eof.c | proto_line.c  one mode
+ *   each -> framing.c (line mode) -> reverse.c -> back to conn.c's writes.
+ * server.c holds the public revd_server_* calls and the wind-down. */
+#ifndef REVD_INTERNAL_H
+#define REVD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "revd.h"
+#include "reverse.h"
+
+/* The one way from a handle (or request) to the struct that holds it. */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Any stream handle the library opens, server and client side alike. */
+union revd__handle {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+};
+
+struct conn;
+
+/* ---- the protocols ---------------------------------------------------- */
+
+/* What one mode does with a connection's input.  Chosen once, when the
+ * server is created; the core calls it only while the message is being
+ * read (after that it swaps in a reader that discards, so no mode ever
+ * sees input past its message). */
+struct revd__proto {
+  /* Where the next read goes; NULL: the server's shared read buffer (a
+   * read is consumed before the next alloc, so one buffer serves all). */
+  void (*alloc)(struct conn *c, uv_buf_t *buf);
+  /* len > 0 bytes of input at data. */
+  void (*data)(struct conn *c, char *data, size_t len);
+  /* The client half-closed. */
+  void (*eof)(struct conn *c);
+  /* At wind-down, while the message is being read: is the client owed a
+   * reply (it may finish within drain_timeout_ms), or nothing? */
+  int (*owes_reply)(const struct conn *c);
+  /* Frees what the mode holds for c; c is closing (or being reused). */
+  void (*release)(struct conn *c);
+  unsigned nodelay : 1; /* interactive: replies must not wait for an ACK */
+};
+
+extern const struct revd__proto revd__proto_chunk;
+extern const struct revd__proto revd__proto_eof;
+extern const struct revd__proto revd__proto_line;
+
+/* Each mode's state for one connection, behind one pointer (NULL until the
+ * mode needs some): chunk mode keeps none. */
+union revd__proto_state {
+  struct eof_message *eof;     /* proto_eof.c */
+  struct revd__framer *framer; /* proto_line.c: only while a line is carried over */
+};
+
+/* ---- the connection --------------------------------------------------- */
+
+enum conn_phase {
+  CONN_READING,   /* the mode's reader: waiting for (the rest of) a message */
+  CONN_REPLYING,  /* the message is complete; input past it is discarded */
+  CONN_LINGERING, /* write side shut down; input discarded until EOF or linger_ms */
+  CONN_CLOSING    /* uv_close() called */
+};
+
+struct conn_list {
+  struct conn *head, *tail;
+};
+
+/* Only what every connection needs: the list links and deadline, a few
+ * bits, the mode's small state, and the handle, which comes last so a TCP
+ * connection is allocated without a uv_pipe_t's extra bytes.  Write and
+ * shutdown requests and reply copies are allocated only when a write is
+ * queued.  The handle's data pointer is the server. */
+struct conn {
+  struct conn *prev, *next; /* on srv->active, or srv->lingering when in_lingering */
+  uint64_t deadline;
+  uint32_t writes_pending;
+  uint8_t phase;            /* enum conn_phase */
+  uint8_t input_eof : 1;    /* the client half-closed */
+  uint8_t close_after_writes : 1;
+  uint8_t read_paused : 1;  /* back-pressure: too much queued to write */
+  uint8_t in_lingering : 1; /* on srv->lingering (linger or drain deadline) */
+  uint8_t over_budget : 1;  /* the mode's alloc was refused by max_buffered */
+  union revd__proto_state p;
+  size_t out_seen;          /* bytes not yet sent at the last look (idle check) */
+  union revd__handle h;     /* last: see above */
+};
+
+static inline revd_server_t *conn_server(const struct conn *c) {
+  return (revd_server_t *)c->h.handle.data;
+}
+
+/* ---- the server ------------------------------------------------------- */
+
+enum listener_kind { LISTENER_NONE, LISTENER_TCP, LISTENER_UNIX };
+
+struct listener {
+  union revd__handle h;
+  enum listener_kind kind;
+  int open;
+  char *unix_path;          /* a socket file we created: removed at close */
+  union revd__handle spare; /* takes and closes a connection there is no memory for */
+  int spare_busy, accept_stalled;
+};
+
+struct revd_server {
+  uv_loop_t *loop;
+  revd_options_t opts;
+  revd_stats_t stats;
+  const struct revd__proto *proto;
+  struct listener listener;
+  uv_timer_t timer;          /* one timer for every deadline of both lists */
+  struct conn_list active;   /* idle deadline, ordered: touch moves to the tail */
+  struct conn_list lingering;/* linger or drain deadline, ordered likewise */
+  struct conn *free_conns;   /* closed conns kept for reuse, linked by next */
+  unsigned nfree_conns;
+  size_t conn_size;          /* bytes of a struct conn with this listener's handle */
+  size_t buffered;           /* bytes of messages and reply copies held, for max_buffered */
+  size_t released;           /* bytes let go since the heap was last trimmed */
+  unsigned handles_open;
+  int closing;
+  void (*close_cb)(revd_server_t *, void *);
+  void *close_arg;
+  char readbuf[REVD_CHUNK_MAX];
+};
+
+/* ---- the core's calls (conn.c) ---------------------------------------- */
+
+/* A new connection for srv's listener (its handle initialised, phase
+ * CONN_READING, not yet accepted), or NULL without memory. */
+struct conn *revd__conn_new(revd_server_t *srv);
+/* Returns a conn that never got going (init or accept failed) to srv. */
+void revd__conn_discard_new(struct conn *c);
+/* Starts an accepted connection: idle deadline, the mode's reader. */
+void revd__conn_start(struct conn *c);
+
+/* Input is alive: a fresh idle deadline.  O(1). */
+void revd__conn_touch(struct conn *c);
+/* Sends bufs.  keep: the bytes stay valid until the connection closes (no
+ * copy is made of what the socket does not take at once).  `exchanges` is
+ * how many exchanges the write completes (counted once it is out).
+ * Returns 0, or a negative UV_E* code: the caller fails the connection. */
+int revd__conn_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, uint64_t exchanges,
+                     int keep);
+/* The message is complete: input past it is discarded from now on. */
+void revd__conn_message_done(struct conn *c);
+/* The exchange is over: close once the writes are out (lingering if input
+ * may still come). */
+void revd__conn_finish(struct conn *c);
+/* Answer nothing more: a lingering close (e.g. a message too large). */
+void revd__conn_linger(struct conn *c);
+/* Counts *counter and closes at once. */
+void revd__conn_fail(struct conn *c, uint64_t *counter);
+/* Counts err by its kind (UV_ENOMEM: oom, UV_ENOBUFS: over_budget, else
+ * resets) and closes. */
+void revd__conn_fail_error(struct conn *c, int err);
+/* Refuses c past the memory budget: counted, closed with a reset (a reply
+ * begun must not look complete). */
+void revd__conn_over_budget(struct conn *c);
+/* Counts n bytes held against max_buffered.  Returns 0, or UV_ENOBUFS (and
+ * counts nothing) past it. */
+int revd__budget_take(revd_server_t *srv, size_t n);
+/* Gives n bytes back; once nothing is held after a big load, the heap's
+ * free memory goes back to the system. */
+void revd__budget_give(revd_server_t *srv, size_t n);
+/* Server close: owed exchanges may finish within drain_timeout_ms; the rest
+ * get a lingering close. */
+void revd__conn_wind_down(struct conn *c);
+/* Arms the one timer for the earliest deadline. */
+void revd__timer_arm(revd_server_t *srv);
+/* Frees the conns kept for reuse. */
+void revd__conn_free_all(revd_server_t *srv);
+
+/* ---- the listener's calls (listener.c) -------------------------------- */
+
+int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr);
+int revd__listen_unix(revd_server_t *srv, const char *path);
+int revd__listen_fd(revd_server_t *srv, uv_os_sock_t fd);
+void revd__listener_close(revd_server_t *srv);
+
+/* ---- the server's calls (server.c) ------------------------------------ */
+
+/* A handle of srv closed: frees srv once it was the last and close was asked. */
+void revd__server_handle_closed(revd_server_t *srv);
+
+/* ---- shared by the modes ---------------------------------------------- */
+
+/* Reverses data[0..len) in place by the server's unit, counting a fall back
+ * to bytes for invalid UTF-8. */
+static inline void revd__reverse_counted(revd_server_t *srv, char *data, size_t len) {
+  if (revd__reverse(srv->opts.reverse, data, len) == REVD__REVERSED_BYTES)
+    srv->stats.utf8_fallbacks++;
+}
+
+#endif

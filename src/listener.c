@@ -1,0 +1,236 @@
+/* listener.c — the listening socket (TCP, Unix, or one inherited from
+ * systemd) and accepting: each accepted connection goes to the core
+ * (conn.c); one there is no room or memory for is closed at once. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void connection_cb(uv_stream_t *listener, int status);
+
+/* ---- rejecting ---------------------------------------------------------- */
+
+static void count_rejected(revd_server_t *srv, uint64_t *reason) {
+  (*reason)++;
+  srv->stats.rejected++;
+}
+
+static void spare_close_cb(uv_handle_t *h) {
+  revd_server_t *srv = container_of(h, revd_server_t, listener.spare.handle);
+  struct listener *l = &srv->listener;
+  l->spare_busy = 0;
+  if (l->accept_stalled && !srv->closing) {
+    l->accept_stalled = 0;
+    connection_cb(&l->h.stream, 0);
+  }
+  revd__server_handle_closed(srv);
+}
+
+/* No memory for the connection libuv has accepted: libuv stops watching
+ * the listener until uv_accept() takes it, so take it on the spare handle
+ * and close it (the client sees a close, not a server gone deaf).  While
+ * the spare is closing, its close callback comes back here. */
+static void reject_without_memory(revd_server_t *srv) {
+  struct listener *l = &srv->listener;
+  int r = UV_EBUSY;
+  if (!l->spare_busy)
+    r = l->kind == LISTENER_UNIX ? uv_pipe_init(srv->loop, &l->spare.pipe, 0)
+                                 : uv_tcp_init(srv->loop, &l->spare.tcp);
+  if (r != 0) {
+    l->accept_stalled = 1;
+    return;
+  }
+  l->spare_busy = 1;
+  srv->handles_open++;
+  if (uv_accept(&l->h.stream, &l->spare.stream) == 0)
+    count_rejected(srv, &srv->stats.rejected_no_memory);
+  uv_close(&l->spare.handle, spare_close_cb);
+}
+
+/* ---- accepting ------------------------------------------------------------ */
+
+/* libuv could not accept: at the fd limit (EMFILE, ENFILE) it accepts and
+ * closes what waits, so those clients see a close; count it, so an
+ * operator sees it happening. */
+static void accept_failed(revd_server_t *srv, int status) {
+  if (status == UV_EMFILE || status == UV_ENFILE)
+    count_rejected(srv, &srv->stats.rejected_fd_limit);
+}
+
+static void connection_cb(uv_stream_t *listener, int status) {
+  revd_server_t *srv = container_of(listener, revd_server_t, listener.h.stream);
+  if (status < 0) {
+    accept_failed(srv, status);
+    return;
+  }
+  if (srv->closing)
+    return;
+  struct conn *c = revd__conn_new(srv);
+  if (!c) {
+    reject_without_memory(srv);
+    return;
+  }
+  if (uv_accept(listener, &c->h.stream) != 0) {
+    revd__conn_discard_new(c);
+    return;
+  }
+  if (srv->opts.max_conns && srv->stats.active > srv->opts.max_conns) {
+    count_rejected(srv, &srv->stats.rejected_max_conns);
+    revd__conn_discard_new(c);
+    return;
+  }
+  revd__conn_start(c);
+}
+
+/* ---- listening ------------------------------------------------------------ */
+
+static void listener_close_cb(uv_handle_t *h) {
+  revd_server_t *srv = container_of(h, revd_server_t, listener.h.handle);
+  srv->listener.kind = LISTENER_NONE;
+  revd__server_handle_closed(srv);
+}
+
+void revd__listener_close(revd_server_t *srv) {
+  struct listener *l = &srv->listener;
+  if (!l->open)
+    return;
+  l->open = 0;
+  uv_close(&l->h.handle, listener_close_cb);
+  if (l->unix_path)
+    unlink(l->unix_path);
+}
+
+/* The listener's handle is open: from here on it must be closed. */
+static void listener_opened(revd_server_t *srv, enum listener_kind kind) {
+  struct listener *l = &srv->listener;
+  l->kind = kind;
+  l->open = 1;
+  srv->handles_open++;
+  srv->conn_size = offsetof(struct conn, h) +
+                   (kind == LISTENER_UNIX ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+}
+
+/* Listens if r (the bind's result) is 0; closes the handle if not. */
+static int listener_start(revd_server_t *srv, int r) {
+  if (r == 0)
+    r = uv_listen(&srv->listener.h.stream, srv->opts.backlog, connection_cb);
+  if (r != 0)
+    revd__listener_close(srv);
+  return r;
+}
+
+/* libuv 1.44 has no flag for it, so set it on the socket before bind. */
+static int set_reuse_port(uv_tcp_t *tcp) {
+  uv_os_fd_t fd;
+  int on = 1;
+  int r = uv_fileno((uv_handle_t *)tcp, &fd);
+  if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+    r = uv_translate_sys_error(errno);
+  return r;
+}
+
+int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr) {
+  struct listener *l = &srv->listener;
+  int r = uv_tcp_init_ex(srv->loop, &l->h.tcp, addr->sa_family);
+  if (r != 0)
+    return r;
+  listener_opened(srv, LISTENER_TCP);
+  r = srv->opts.reuse_port ? set_reuse_port(&l->h.tcp) : 0;
+  if (r == 0)
+    r = uv_tcp_bind(&l->h.tcp, addr, 0);
+  return listener_start(srv, r);
+}
+
+/* Is a socket file left by a server that is gone?  Nothing accepts on it:
+ * connecting is refused. */
+static int unix_socket_is_stale(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+    return 0;
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  memcpy(sun.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 0;
+  int stale = connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0 && errno == ECONNREFUSED;
+  close(fd);
+  return stale;
+}
+
+/* libuv 1.44 turns every bind error of a pipe into EACCES; say what it was. */
+static int unix_bind_error(const char *path, int r) {
+  char dir[sizeof ((struct sockaddr_un *)NULL)->sun_path];
+  const char *slash = strrchr(path, '/');
+  if (r != UV_EACCES || !slash)
+    return r;
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return uv_translate_sys_error(errno);
+  return S_ISDIR(st.st_mode) ? r : UV_ENOTDIR;
+}
+
+int revd__listen_unix(revd_server_t *srv, const char *path) {
+  struct listener *l = &srv->listener;
+  /* libuv 1.44 truncates a long path silently (binding somewhere else, which
+   * close then fails to unlink), and "" binds an unreachable abstract name. */
+  if (path[0] == '\0')
+    return UV_EINVAL;
+  if (strlen(path) >= sizeof ((struct sockaddr_un *)NULL)->sun_path)
+    return UV_ENAMETOOLONG;
+  char *copy = strdup(path);
+  if (!copy)
+    return UV_ENOMEM;
+  int r = uv_pipe_init(srv->loop, &l->h.pipe, 0);
+  if (r != 0) {
+    free(copy);
+    return r;
+  }
+  listener_opened(srv, LISTENER_UNIX);
+  if (unix_socket_is_stale(path))
+    unlink(path);
+  r = uv_pipe_bind(&l->h.pipe, path);
+  if (r != 0) {
+    free(copy);
+    return listener_start(srv, unix_bind_error(path, r));
+  }
+  free(l->unix_path);
+  l->unix_path = copy; /* ours now: removed at close, and if listening fails */
+  if (chmod(path, srv->opts.unix_mode) != 0)
+    r = uv_translate_sys_error(errno);
+  return listener_start(srv, r);
+}
+
+/* The socket's family decides the handle: a Unix socket needs a uv_pipe_t. */
+int revd__listen_fd(revd_server_t *srv, uv_os_sock_t fd) {
+  struct listener *l = &srv->listener;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int type;
+  socklen_t type_len = sizeof type;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+      getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0)
+    return uv_translate_sys_error(errno);
+  if (type != SOCK_STREAM)
+    return UV_EINVAL;
+  int r;
+  if (ss.ss_family == AF_UNIX) {
+    if ((r = uv_pipe_init(srv->loop, &l->h.pipe, 0)) != 0)
+      return r;
+    listener_opened(srv, LISTENER_UNIX);
+    return listener_start(srv, uv_pipe_open(&l->h.pipe, fd));
+  }
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+    return UV_EAFNOSUPPORT;
+  if ((r = uv_tcp_init(srv->loop, &l->h.tcp)) != 0)
+    return r;
+  listener_opened(srv, LISTENER_TCP);
+  return listener_start(srv, uv_tcp_open(&l->h.tcp, fd));
+}

@@ -1,0 +1,130 @@
+/* proto_line.c — line mode: each '\n'-terminated line is a message and is
+ * answered at once, '\n' kept at the end; a final line without '\n' at EOF
+ * counts too; the connection stays open until the client closes.
+ *
+ * Lines wholly inside one read are reversed in place in the server's read
+ * buffer and sent together; only a line split across reads is carried over,
+ * by the framer (framing.c), whose state is allocated just for that. */
+#include <stdlib.h>
+
+#include "framing.h"
+#include "internal.h"
+
+/* Reverses one line in place, keeping its '\n' (if any) at the end. */
+static void reverse_line(revd_server_t *srv, char *line, size_t len) {
+  if (len && line[len - 1] == '\n')
+    len--;
+  revd__reverse_counted(srv, line, len);
+}
+
+static void line_release(struct conn *c) {
+  struct revd__framer *f = c->p.framer;
+  if (!f)
+    return;
+  revd__budget_give(conn_server(c), f->carry_cap);
+  revd__framer_free(f);
+  free(f);
+  c->p.framer = NULL;
+}
+
+/* Keeps the start of an unfinished line.  Returns 0 or a negative UV_E* code. */
+static int carry(struct conn *c, const char *data, size_t len) {
+  revd_server_t *srv = conn_server(c);
+  struct revd__framer *f = c->p.framer;
+  if (!f) {
+    if (!(f = c->p.framer = malloc(sizeof *f)))
+      return UV_ENOMEM;
+    revd__framer_init(f, srv->opts.max_message);
+  }
+  size_t before = f->carry_cap;
+  int r = revd__framer_carry(f, data, len) == 0 ? 0 : UV_ENOMEM;
+  if (f->carry_cap < before)
+    revd__budget_give(srv, before - f->carry_cap);
+  else if (f->carry_cap > before && revd__budget_take(srv, f->carry_cap - before) != 0) {
+    revd__budget_give(srv, before); /* what was counted; the carry goes */
+    revd__framer_free(f);
+    r = UV_ENOBUFS;
+  }
+  return r;
+}
+
+/* The framer's next line in data, or a result <= 0 (need more, errors). */
+static ssize_t next_line(struct conn *c, char *data, size_t len, struct revd__line *line) {
+  struct revd__framer bare;
+  struct revd__framer *f = c->p.framer;
+  if (!f) { /* nothing carried: a framer on the stack does the same work */
+    revd__framer_init(&bare, conn_server(c)->opts.max_message);
+    f = &bare;
+  }
+  return revd__framer_next(f, data, len, line);
+}
+
+/* Answers every complete line in data: the line carried over from earlier
+ * reads goes first, then the run of lines wholly inside data, as one write;
+ * the tail is carried over. */
+static void line_data(struct conn *c, char *data, size_t len) {
+  revd_server_t *srv = conn_server(c);
+  uv_buf_t out[2];
+  unsigned nout = 0;
+  uint64_t lines = 0;
+  size_t pos = 0, run_start = 0;
+  struct revd__line line;
+  ssize_t n = 0;
+  revd__conn_touch(c);
+  while (pos < len && (n = next_line(c, data + pos, len - pos, &line)) > 0) {
+    reverse_line(srv, line.data, line.len);
+    lines++;
+    if (line.data != data + pos) { /* joined in the carry: its own buffer */
+      out[nout++] = uv_buf_init(line.data, (unsigned)line.len);
+      run_start = pos + (size_t)n;
+    }
+    pos += (size_t)n;
+  }
+  if (pos > run_start)
+    out[nout++] = uv_buf_init(data + run_start, (unsigned)(pos - run_start));
+  int r = revd__conn_write(c, out, nout, lines, 0);
+  if (r != 0) {
+    revd__conn_fail_error(c, r);
+  } else if (n == REVD__FRAME_TOO_LARGE) {
+    srv->stats.too_large++;
+    line_release(c);
+    revd__conn_linger(c);
+  } else if (n < 0) {
+    revd__conn_fail_error(c, UV_ENOMEM); /* the framer's only other error */
+  } else if (pos < len && (r = carry(c, data + pos, len - pos)) != 0) {
+    revd__conn_fail_error(c, r);
+  } else if (pos == len && c->p.framer) {
+    line_release(c); /* nothing carried: an idle connection holds no framer */
+  }
+}
+
+/* A final line without '\n' at EOF is answered without one. */
+static void line_eof(struct conn *c) {
+  struct revd__line line;
+  if (c->p.framer && revd__framer_finish(c->p.framer, &line)) {
+    reverse_line(conn_server(c), line.data, line.len);
+    uv_buf_t buf = uv_buf_init(line.data, (unsigned)line.len);
+    int r = revd__conn_write(c, &buf, 1, 1, 0);
+    if (r != 0) {
+      revd__conn_fail_error(c, r);
+      return;
+    }
+  }
+  revd__conn_finish(c);
+}
+
+/* An open line-mode connection is owed nothing it has not been answered:
+ * every complete line already was. */
+static int line_owes_reply(const struct conn *c) {
+  (void)c;
+  return 0;
+}
+
+const struct revd__proto revd__proto_line = {
+    .alloc = NULL,
+    .data = line_data,
+    .eof = line_eof,
+    .owes_reply = line_owes_reply,
+    .release = line_release,
+    .nodelay = 1,
+};
