@@ -2,10 +2,11 @@
  * private structs, the connection core's calls, and the interface each
  * protocol (one per mode) implements.
  *
- * The data path, one file per step:
- *   listener.c  accept -> conn.c  the core: deadlines, write path, finish,
- *   linger, close -> proto_chunk.c | proto_eof.c | proto_line.c  one mode
- *   each -> framing.c (line mode) -> reverse.c -> back to conn.c's writes.
+ * The data path, one file per step (README.md draws it):
+ *   listener.c accept -> conn.c a connection's life (readers, finish,
+ *   linger, close; deadline.c its deadlines) -> proto_chunk.c |
+ *   proto_eof.c | proto_line.c, one mode each -> framing.c (line mode) ->
+ *   reverse.c -> write.c -> back to conn.c to finish.
  * server.c holds the public revd_server_* calls and the wind-down. */
 #ifndef REVD_INTERNAL_H
 #define REVD_INTERNAL_H
@@ -133,7 +134,7 @@ struct revd_server {
   char readbuf[REVD_CHUNK_MAX];
 };
 
-/* ---- the core's calls (conn.c) ---------------------------------------- */
+/* ---- the core's calls (conn.c, write.c, deadline.c) -------------------- */
 
 /* A new connection for srv's listener (its handle initialised, phase
  * CONN_READING, not yet accepted), or NULL without memory. */
@@ -177,6 +178,19 @@ void revd__budget_give(revd_server_t *srv, size_t n);
 void revd__conn_wind_down(struct conn *c);
 /* Arms the one timer for the earliest deadline. */
 void revd__timer_arm(revd_server_t *srv);
+/* Puts c at the tail of `lingering` (or `active`) with a deadline ms from
+ * now (0: none). */
+void revd__conn_deadline(struct conn *c, int lingering, unsigned ms);
+/* Takes c off its list. */
+void revd__conn_unlist(struct conn *c);
+/* Closes at once.  Pending writes are cancelled. */
+void revd__conn_close(struct conn *c);
+/* Gives up on a reply that is not complete: counted, closed with a reset. */
+void revd__conn_cut_short(struct conn *c);
+/* Reads the message again after back-pressure paused it. */
+void revd__conn_resume_reading(struct conn *c);
+/* Bytes of replies not yet sent: libuv's queue and the kernel's. */
+size_t revd__conn_unsent(struct conn *c);
 /* Frees the conns kept for reuse. */
 void revd__conn_free_all(revd_server_t *srv);
 

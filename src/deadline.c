@@ -1,0 +1,138 @@
+/* deadline.c — the connections' deadlines and the one timer.
+ *
+ * Every open connection sits on one of two lists, each ordered by deadline
+ * because every entry on it shares one timeout: `active` (idle timeout,
+ * touched when a message or its reply makes progress) and `lingering`
+ * (linger or drain timeout).  One uv_timer_t serves both (the libev manual's
+ * "same timeout" pattern; nginx keeps its timers in one tree for the same
+ * reason): a touch is O(1), and nothing per connection is a handle. */
+#include <sys/ioctl.h>
+
+#include "internal.h"
+
+static struct conn_list *list_of(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
+  return c->in_lingering ? &srv->lingering : &srv->active;
+}
+
+void revd__conn_unlist(struct conn *c) {
+  struct conn_list *l = list_of(c);
+  if (!c->prev && l->head != c)
+    return; /* on no list */
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    l->head = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  else
+    l->tail = c->prev;
+  c->prev = c->next = NULL;
+}
+
+static void list_append(struct conn_list *l, struct conn *c) {
+  c->prev = l->tail;
+  c->next = NULL;
+  if (l->tail)
+    l->tail->next = c;
+  else
+    l->head = c;
+  l->tail = c;
+}
+
+static uint64_t deadline_after(const revd_server_t *srv, unsigned ms) {
+  return ms ? uv_now(srv->loop) + ms : UINT64_MAX;
+}
+
+void revd__conn_deadline(struct conn *c, int lingering, unsigned ms) {
+  revd_server_t *srv = conn_server(c);
+  revd__conn_unlist(c);
+  c->in_lingering = lingering ? 1 : 0;
+  c->deadline = deadline_after(srv, ms);
+  list_append(lingering ? &srv->lingering : &srv->active, c);
+  revd__timer_arm(srv);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Arms the timer for the earliest deadline unless it is already due no
+ * later; a timer that fires early just re-arms itself (touches only push
+ * deadlines later).  The two lists have different timeouts, so an entry
+ * new to one can be due before the other's head: then the timer moves up. */
+void revd__timer_arm(revd_server_t *srv) {
+  uint64_t first = UINT64_MAX;
+  if (srv->active.head && srv->active.head->deadline < first)
+    first = srv->active.head->deadline;
+  if (srv->lingering.head && srv->lingering.head->deadline < first)
+    first = srv->lingering.head->deadline;
+  if (first == UINT64_MAX)
+    return;
+  uint64_t now = uv_now(srv->loop);
+  uint64_t due_in = first > now ? first - now : 0;
+  if (uv_is_active((uv_handle_t *)&srv->timer) && uv_timer_get_due_in(&srv->timer) <= due_in)
+    return;
+  uv_timer_start(&srv->timer, timer_cb, due_in, 0);
+}
+
+void revd__conn_touch(struct conn *c) {
+  if (c->in_lingering)
+    return; /* lingering and draining connections keep their deadline */
+  revd__conn_deadline(c, 0, conn_server(c)->opts.idle_timeout_ms);
+}
+
+/* ---- when a deadline passes ------------------------------------------------ */
+
+/* Has the reply moved on since the last look? */
+static int reply_moved_on(struct conn *c) {
+  if (!c->writes_pending)
+    return 0;
+  size_t unsent = revd__conn_unsent(c);
+  int moved = unsent < c->out_seen;
+  c->out_seen = unsent;
+  return moved;
+}
+
+/* Bytes that arrived but were not read yet: after the loop stalled (a
+ * stopped process, a long callback), input waits in the socket, and its
+ * client is not idle. */
+static int input_waiting(struct conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  return c->phase == CONN_READING && !c->read_paused && uv_fileno(&c->h.handle, &fd) == 0 &&
+         ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* The linger or drain deadline passed.  A lingering connection has its
+ * reply out: close.  One still owed a reply at the drain deadline, or with
+ * writes still queued, is cut short. */
+static void lingering_expired(struct conn *c) {
+  if (c->phase == CONN_LINGERING && c->writes_pending == 0)
+    revd__conn_close(c);
+  else
+    revd__conn_cut_short(c);
+}
+
+/* The idle deadline passed. */
+static void idle_expired(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
+  if (reply_moved_on(c) || input_waiting(c)) {
+    revd__conn_touch(c); /* a slow reader that keeps reading is not idle */
+    return;
+  }
+  srv->stats.timeouts++;
+  if (c->writes_pending)
+    revd__conn_cut_short(c); /* not reading its reply */
+  else
+    revd__conn_close(c);     /* silent, or stalled mid-message: nothing owed */
+}
+
+static void timer_cb(uv_timer_t *t) {
+  revd_server_t *srv = container_of(t, revd_server_t, timer);
+  uint64_t now = uv_now(srv->loop);
+  while (srv->lingering.head && srv->lingering.head->deadline <= now)
+    lingering_expired(srv->lingering.head);
+  while (srv->active.head && srv->active.head->deadline <= now)
+    idle_expired(srv->active.head);
+  revd__timer_arm(srv);
+}
+

@@ -1,0 +1,182 @@
+/* write.c — the write path: try the socket first, copy and queue only what
+ * it did not take, stop reading while too much waits; and the memory budget
+ * (max_buffered) that copies and buffered messages count against. */
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+#include "internal.h"
+
+#define WRITE_HIGH_WATER (256 * 1024) /* stop reading while more than this waits to be written */
+#define STACK_BUFS 16
+/* After letting this much go, a server holding nothing trims its heap. */
+#define TRIM_AFTER ((size_t)1 << 20)
+
+struct conn_write {
+  uv_write_t req;
+  uint64_t exchanges; /* exchanges this write completes */
+  size_t copied;      /* bytes in data, counted in the budget */
+  char data[];
+};
+
+/* Bytes of replies not yet sent: libuv's queue and the kernel's send queue
+ * (SIOCOUTQ).  The kernel's part moves while a slow reader drains a
+ * multi-megabyte socket buffer, when libuv's does not. */
+size_t revd__conn_unsent(struct conn *c) {
+  size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
+  uv_os_fd_t fd;
+  int in_kernel = 0;
+  if (uv_fileno(&c->h.handle, &fd) == 0 && ioctl(fd, SIOCOUTQ, &in_kernel) == 0 && in_kernel > 0)
+    queued += (size_t)in_kernel;
+  return queued;
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  struct conn_write *w = container_of(req, struct conn_write, req);
+  struct conn *c = container_of(req->handle, struct conn, h.stream);
+  revd_server_t *srv = conn_server(c);
+  uint64_t exchanges = w->exchanges;
+  c->writes_pending--;
+  revd__budget_give(srv, w->copied);
+  free(w);
+  if (status == UV_ECANCELED)
+    return; /* closing already */
+  if (status < 0) {
+    revd__conn_fail(c, &srv->stats.resets);
+    return;
+  }
+  srv->stats.completed += exchanges;
+  revd__conn_touch(c);
+  if (c->read_paused && c->phase == CONN_READING &&
+      uv_stream_get_write_queue_size(&c->h.stream) < WRITE_HIGH_WATER / 2) {
+    revd__conn_resume_reading(c);
+  }
+  if (c->writes_pending == 0 && c->close_after_writes) {
+    c->close_after_writes = 0;
+    revd__conn_finish(c);
+  }
+}
+
+static size_t bufs_total(const uv_buf_t *bufs, unsigned nbufs) {
+  size_t total = 0;
+  for (unsigned i = 0; i < nbufs; i++)
+    total += bufs[i].len;
+  return total;
+}
+
+/* Copies bufs, less their first `skip` bytes, into dst. */
+static void bufs_copy_tail(char *dst, const uv_buf_t *bufs, unsigned nbufs, size_t skip) {
+  for (unsigned i = 0; i < nbufs; i++) {
+    if (skip >= bufs[i].len) {
+      skip -= bufs[i].len;
+      continue;
+    }
+    memcpy(dst, bufs[i].base + skip, bufs[i].len - skip);
+    dst += bufs[i].len - skip;
+    skip = 0;
+  }
+}
+
+/* Points out[] at bufs less their first `skip` bytes; returns how many. */
+static unsigned bufs_tail(uv_buf_t *out, const uv_buf_t *bufs, unsigned nbufs, size_t skip) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < nbufs; i++) {
+    if (skip >= bufs[i].len) {
+      skip -= bufs[i].len;
+      continue;
+    }
+    out[n++] = uv_buf_init(bufs[i].base + skip, (unsigned)(bufs[i].len - skip));
+    skip = 0;
+  }
+  return n;
+}
+
+/* Queues what the socket did not take: `rest` bytes of bufs after `took`. */
+static int queue_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t took,
+                       size_t rest, uint64_t exchanges, int keep) {
+  revd_server_t *srv = conn_server(c);
+  size_t copied = keep ? 0 : rest;
+  if (revd__budget_take(srv, copied) != 0)
+    return UV_ENOBUFS;
+  struct conn_write *w = malloc(sizeof *w + copied);
+  if (!w) {
+    revd__budget_give(srv, copied);
+    return UV_ENOMEM;
+  }
+  w->exchanges = exchanges;
+  w->copied = copied;
+  uv_buf_t stack_bufs[STACK_BUFS];
+  uv_buf_t *out = stack_bufs;
+  unsigned nout = 1;
+  if (!keep) {
+    bufs_copy_tail(w->data, bufs, nbufs, took);
+    out[0] = uv_buf_init(w->data, (unsigned)rest);
+  } else {
+    if (nbufs > STACK_BUFS && !(out = malloc(nbufs * sizeof *out))) {
+      free(w);
+      return UV_ENOMEM;
+    }
+    nout = bufs_tail(out, bufs, nbufs, took);
+  }
+  int r = uv_write(&w->req, &c->h.stream, out, nout, write_cb);
+  if (out != stack_bufs)
+    free(out); /* libuv keeps its own copy of the array */
+  if (r != 0) {
+    revd__budget_give(srv, copied);
+    free(w);
+    return r;
+  }
+  c->writes_pending++;
+  c->out_seen = revd__conn_unsent(c);
+  if (c->phase == CONN_READING && !c->read_paused &&
+      uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER) {
+    uv_read_stop(&c->h.stream); /* nothing unbounded is buffered */
+    c->read_paused = 1;
+  }
+  return 0;
+}
+
+int revd__conn_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, uint64_t exchanges,
+                     int keep) {
+  revd_server_t *srv = conn_server(c);
+  size_t total = bufs_total(bufs, nbufs);
+  if (total == 0)
+    return 0;
+  /* Behind a queued write, a direct write would jump the queue. */
+  int took = c->writes_pending ? UV_EAGAIN : uv_try_write(&c->h.stream, bufs, nbufs);
+  if (took == UV_EAGAIN)
+    took = 0;
+  if (took < 0)
+    return took;
+  srv->stats.bytes_out += total;
+  if ((size_t)took == total) {
+    srv->stats.completed += exchanges;
+    return 0;
+  }
+  return queue_write(c, bufs, nbufs, (size_t)took, total - (size_t)took, exchanges, keep);
+}
+
+/* ---- the memory budget (max_buffered) ---------------------------------- */
+
+int revd__budget_take(revd_server_t *srv, size_t n) {
+  if (srv->opts.max_buffered && n > srv->opts.max_buffered - srv->buffered)
+    return UV_ENOBUFS;
+  srv->buffered += n;
+  return 0;
+}
+
+/* glibc keeps freed memory in its heap, where a burst of big messages would
+ * hold RSS up for good; malloc_trim hands the free pages back.  Only when
+ * nothing is held, after a good deal was let go: once per burst, not once
+ * per exchange. */
+void revd__budget_give(revd_server_t *srv, size_t n) {
+  srv->buffered -= n;
+  srv->released += n;
+  if (srv->buffered == 0 && srv->released >= TRIM_AFTER) {
+    srv->released = 0;
+    malloc_trim(0);
+  }
+}
+
