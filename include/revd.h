@@ -43,6 +43,9 @@ enum revd_reverse {
   REVD_REVERSE_GRAPHEMES   /* user-perceived characters (extended grapheme clusters) */
 };
 
+/* revd_options_t.defer_accept: by the mode. */
+#define REVD_DEFER_AUTO (-1)
+
 /* Size of one read, and so the largest chunk-mode message. */
 #define REVD_CHUNK_MAX (64 * 1024)
 
@@ -62,6 +65,12 @@ typedef struct revd_options {
   unsigned unix_mode;       /* permissions of a Unix socket file revd creates; default 0660 */
   unsigned max_conns_per_ip; /* connections one client address may hold; past it new ones
                                 are closed at once (rejected_per_ip); 0 = no limit (default) */
+  int defer_accept;         /* TCP: accept a connection only once its first bytes arrived
+                               (TCP_DEFER_ACCEPT), so revd reads them at once instead of
+                               waiting a loop turn; a client that connects and stays
+                               silent is held by the kernel, not counted by revd, for up
+                               to a second.  REVD_DEFER_AUTO (default): on in chunk and
+                               eof mode, off in line mode (interactive clients); 0 off; 1 on */
   size_t max_buffered;      /* bytes of messages and replies all connections together may
                                hold; past it new input is refused (over_budget) while
                                exchanges inside it finish; default 1/8 of the machine's

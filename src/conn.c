@@ -106,8 +106,10 @@ static void discard_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   (void)buf;
   if (nread > 0) {
     srv->stats.bytes_in += (size_t)nread;
+    c->input_drained = 0;
   } else if (nread == UV_EOF) {
     c->input_eof = 1;
+    c->reading = 0; /* libuv stops reading at EOF */
     if (c->phase == CONN_LINGERING)
       revd__conn_finish(c);
     /* replying: the write callback finishes the exchange */
@@ -118,19 +120,51 @@ static void discard_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
 }
 
-/* Swaps the reader (libuv takes new callbacks only through a restart). */
+/* Sets the reader, starting to read if libuv is not yet.  libuv 1.44 has
+ * no call to change a reading stream's callbacks, and a stop and a start
+ * cost two epoll_ctl (libuv drops the fd's registration on stop); it calls
+ * through these two fields of uv_stream_t on every read, so setting them
+ * swaps the reader, as nginx sets rev->handler.  What that gives up: it
+ * leans on libuv's public stream layout, stable through 1.x. */
 static int read_with(struct conn *c, uv_alloc_cb alloc, uv_read_cb read) {
-  uv_read_stop(&c->h.stream);
   c->read_paused = 0;
-  return uv_read_start(&c->h.stream, alloc, read);
+  if (c->reading) {
+    c->h.stream.alloc_cb = alloc;
+    c->h.stream.read_cb = read;
+    return 0;
+  }
+  int r = uv_read_start(&c->h.stream, alloc, read);
+  c->reading = r == 0;
+  return r;
+}
+
+void revd__conn_pause_reading(struct conn *c) {
+  uv_read_stop(&c->h.stream);
+  c->reading = 0;
+  c->read_paused = 1;
 }
 
 static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void revd__conn_resume_reading(struct conn *c) {
-  c->read_paused = 0;
-  if (uv_read_start(&c->h.stream, message_alloc_cb, message_read_cb) != 0)
+  if (read_with(c, message_alloc_cb, message_read_cb) != 0)
     revd__conn_fail(c, &conn_server(c)->stats.resets);
+}
+
+size_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {
+  uv_os_fd_t fd;
+  if (c->input_eof || room == 0 || uv_fileno(&c->h.handle, &fd) != 0)
+    return 0;
+  ssize_t n = recv(fd, buf, room, MSG_DONTWAIT);
+  if (n > 0) {
+    conn_server(c)->stats.bytes_in += (size_t)n;
+    return (size_t)n;
+  }
+  if (n == 0)
+    c->input_eof = 1;
+  else if (errno == EAGAIN || errno == EWOULDBLOCK)
+    c->input_drained = 1;
+  return 0; /* an error shows in the write or the close that follows */
 }
 
 static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -141,11 +175,12 @@ static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     srv->proto->data(c, buf->base, (size_t)nread);
     /* Message complete and the connection stays (a reply still queued):
      * from now on input is past the message. */
-    if (c->phase == CONN_REPLYING && !c->input_eof &&
+    if (c->phase == CONN_REPLYING && (c->reading || !c->input_eof) &&
         read_with(c, shared_alloc_cb, discard_read_cb) != 0)
       revd__conn_fail(c, &srv->stats.resets);
   } else if (nread == UV_EOF) {
     c->input_eof = 1;
+    c->reading = 0; /* libuv stops reading at EOF */
     srv->proto->eof(c);
   } else if (nread == UV_ENOBUFS && c->over_budget) {
     revd__conn_over_budget(c); /* the mode's buffer was refused */
@@ -203,36 +238,27 @@ void revd__conn_message_done(struct conn *c) {
     c->phase = CONN_REPLYING;
 }
 
-/* Has the client half-closed already?  One non-blocking read into the
- * scratch buffer tells (an EOF sent with the message is usually there by
- * now), and spares the lingering close to clients that did.  Bytes it finds
- * are past the message: discarded. */
-static void probe_input_eof(struct conn *c) {
-  revd_server_t *srv = conn_server(c);
-  uv_os_fd_t fd;
-  if (c->input_eof || uv_fileno(&c->h.handle, &fd) != 0)
-    return;
-  ssize_t n = recv(fd, srv->readbuf, sizeof srv->readbuf, MSG_DONTWAIT);
-  if (n > 0)
-    srv->stats.bytes_in += (size_t)n;
-  else if (n == 0)
-    c->input_eof = 1;
-}
-
-/* The exchange is over.  Only a client that has half-closed can send
- * nothing more, so only then is closing at once safe.  Anyone else (the
- * classic client, or one still sending past the first chunk, which may just
- * be between two writes) gets a lingering close: input that meets a closed
- * socket draws a reset, and a reset can wipe the reply. */
+/* The exchange is over.  A close with unread input, or input that comes
+ * after it, draws a reset, and a reset can wipe the reply.  So close at
+ * once only when no more input can come: the client half-closed (one
+ * non-blocking read looks: an EOF sent with the message is usually there
+ * by now), or the mode judged that it sent everything (input_drained,
+ * nginx's heuristic: linger only when more data may come).  Anyone else
+ * gets a lingering close. */
 void revd__conn_finish(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
   if (c->phase == CONN_CLOSING)
     return;
   if (c->writes_pending) {
     c->close_after_writes = 1;
+    c->input_drained = 0; /* that was then: only an EOF will say so later */
     return;
   }
-  probe_input_eof(c);
-  if (c->input_eof)
+  if (!c->input_eof && !c->input_drained) {
+    revd__conn_read_more(c, srv->readbuf, sizeof srv->readbuf);
+    c->input_drained = 0; /* a socket dry now may be between two writes */
+  }
+  if (c->input_eof || c->input_drained)
     revd__conn_close(c);
   else
     revd__conn_linger(c);
@@ -264,6 +290,26 @@ struct conn *revd__conn_new(revd_server_t *srv) {
 
 void revd__conn_discard_new(struct conn *c) { revd__conn_close(c); }
 
+/* nginx's deferred accept: the message usually came with the connection
+ * (TCP_DEFER_ACCEPT makes sure of it), so read it now, exactly as the read
+ * callback would get it, instead of registering with the loop and waiting
+ * a turn for readiness.  libuv 1.44 has no uv_try_read: recv(2) it is. */
+static void read_at_once(struct conn *c) {
+  uv_buf_t buf;
+  uv_os_fd_t fd;
+  message_alloc_cb(&c->h.handle, REVD_CHUNK_MAX, &buf);
+  if (buf.len == 0) {
+    message_read_cb(&c->h.stream, UV_ENOBUFS, &buf);
+    return;
+  }
+  if (uv_fileno(&c->h.handle, &fd) != 0)
+    return;
+  ssize_t n = recv(fd, buf.base, buf.len, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return; /* nothing yet: the loop will say when */
+  message_read_cb(&c->h.stream, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &buf);
+}
+
 void revd__conn_start(struct conn *c) {
   revd_server_t *srv = conn_server(c);
   srv->stats.accepted++;
@@ -271,8 +317,9 @@ void revd__conn_start(struct conn *c) {
   revd__conn_deadline(c, 0, srv->opts.idle_timeout_ms);
   if (srv->proto->nodelay && srv->listener.kind == LISTENER_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);
-  if (uv_read_start(&c->h.stream, message_alloc_cb, message_read_cb) != 0)
-    revd__conn_fail(c, &srv->stats.resets);
+  read_at_once(c);
+  if (c->phase == CONN_READING && !c->reading && !c->read_paused && !c->input_eof)
+    revd__conn_resume_reading(c);
 }
 
 /* Exchanges under way may finish within drain_timeout_ms; connections owed

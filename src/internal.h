@@ -91,6 +91,8 @@ struct conn {
   uint8_t read_paused : 1;  /* back-pressure: too much queued to write */
   uint8_t in_lingering : 1; /* on srv->lingering (linger or drain deadline) */
   uint8_t over_budget : 1;  /* the mode's alloc was refused by max_buffered */
+  uint8_t reading : 1;      /* libuv watches the socket for input */
+  uint8_t input_drained : 1;/* the mode judged the client sent all it will: close at once */
   union revd__proto_state p;
   size_t out_seen;          /* bytes not yet sent at the last look (idle check) */
   union revd__handle h;     /* last: see above */
@@ -187,8 +189,14 @@ void revd__conn_unlist(struct conn *c);
 void revd__conn_close(struct conn *c);
 /* Gives up on a reply that is not complete: counted, closed with a reset. */
 void revd__conn_cut_short(struct conn *c);
-/* Reads the message again after back-pressure paused it. */
+/* Back-pressure: stops reading the message while too much waits to be
+ * written; resume reads it again. */
+void revd__conn_pause_reading(struct conn *c);
 void revd__conn_resume_reading(struct conn *c);
+/* Reads what the socket has now into buf[0..room), as one more part of
+ * the current read: counted, and noting an EOF or that the socket ran dry.
+ * Returns the bytes read (0: none now). */
+size_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
 /* Bytes of replies not yet sent: libuv's queue and the kernel's. */
 size_t revd__conn_unsent(struct conn *c);
 /* Frees the conns kept for reuse. */

@@ -8,8 +8,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "internal.h"
+
+#define DEFER_SECONDS 1 /* how long the kernel holds a silent client (TCP_DEFER_ACCEPT) */
 
 static void connection_cb(uv_stream_t *listener, int status);
 
@@ -134,6 +138,20 @@ static int set_reuse_port(uv_tcp_t *tcp) {
   return r;
 }
 
+/* TCP_DEFER_ACCEPT (nginx's `listen ... deferred`): the kernel wakes
+ * accept only once data has arrived, or after DEFER_SECONDS for a silent
+ * client.  Interactive line mode does without by default. */
+static int set_defer_accept(revd_server_t *srv) {
+  int on = srv->opts.defer_accept == REVD_DEFER_AUTO ? srv->opts.mode != REVD_MODE_LINE
+                                                     : srv->opts.defer_accept;
+  int seconds = on ? DEFER_SECONDS : 0;
+  uv_os_fd_t fd;
+  int r = uv_fileno(&srv->listener.h.handle, &fd);
+  if (r == 0 && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) != 0)
+    r = uv_translate_sys_error(errno);
+  return r;
+}
+
 int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr) {
   struct listener *l = &srv->listener;
   int r = uv_tcp_init_ex(srv->loop, &l->h.tcp, addr->sa_family);
@@ -143,6 +161,8 @@ int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr) {
   r = srv->opts.reuse_port ? set_reuse_port(&l->h.tcp) : 0;
   if (r == 0)
     r = uv_tcp_bind(&l->h.tcp, addr, 0);
+  if (r == 0)
+    r = set_defer_accept(srv);
   return listener_start(srv, r);
 }
 

@@ -1,10 +1,33 @@
-/* proto_chunk.c — chunk mode: the message is what the first read brings
- * (at most REVD_CHUNK_MAX bytes); the reply is that chunk reversed, sent
- * straight from the server's read buffer; then the server closes. */
+/* proto_chunk.c — chunk mode: the message is what has arrived when revd
+ * first reads (at most REVD_CHUNK_MAX bytes); the reply is that chunk
+ * reversed, sent straight from the server's read buffer; then the server
+ * closes. */
 #include "internal.h"
+
+/* A message smaller than TCP's least segment size came in one segment: its
+ * client wrote it at once, and a socket found dry after it means the
+ * client sent everything (the classic client), so revd may close at once.
+ * A bigger one may be a stream between two segments: it gets a lingering
+ * close.  What it gives up: a client that writes a small message in two
+ * parts with a pause between gets a reset for the second. */
+#define SMALL_MESSAGE 536
+
+/* A message sent in one write can land in two reads (on loopback, near
+ * 32 KiB it often does), so the chunk is everything the socket has now:
+ * read on while it has more and the buffer has room. */
+static size_t read_whole_chunk(struct conn *c, char *data, size_t len) {
+  size_t more;
+  while (len < REVD_CHUNK_MAX && (more = revd__conn_read_more(c, data + len, REVD_CHUNK_MAX - len)))
+    len += more;
+  if (len >= SMALL_MESSAGE)
+    c->input_drained = 0;
+  return len;
+}
 
 static void chunk_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = conn_server(c);
+  /* Reads land in the server's buffer (no alloc): data is its start. */
+  len = read_whole_chunk(c, data, len);
   revd__conn_message_done(c);
   revd__reverse_counted(srv, data, len);
   /* The read buffer is reused by the next read: whatever the socket does

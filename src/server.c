@@ -43,13 +43,15 @@ void revd_options_init(revd_options_t *opts) {
   opts->drain_timeout_ms = 5000;
   opts->unix_mode = 0660;
   opts->max_conns_per_ip = 0;
+  opts->defer_accept = REVD_DEFER_AUTO;
   opts->max_buffered = (size_t)(uv_get_total_memory() / 8);
 }
 
 static int options_valid(const revd_options_t *o) {
   return o->mode >= REVD_MODE_CHUNK && o->mode <= REVD_MODE_LINE &&
          o->reverse >= REVD_REVERSE_BYTES && o->reverse <= REVD_REVERSE_GRAPHEMES &&
-         o->max_message > 0 && o->backlog > 0 && o->unix_mode <= 07777;
+         o->max_message > 0 && o->backlog > 0 && o->unix_mode <= 07777 &&
+         o->defer_accept >= REVD_DEFER_AUTO && o->defer_accept <= 1;
 }
 
 int revd_server_new(uv_loop_t *loop, const revd_options_t *opts, revd_server_t **out) {

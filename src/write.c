@@ -132,8 +132,7 @@ static int queue_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, siz
   c->out_seen = revd__conn_unsent(c);
   if (c->phase == CONN_READING && !c->read_paused &&
       uv_stream_get_write_queue_size(&c->h.stream) > WRITE_HIGH_WATER) {
-    uv_read_stop(&c->h.stream); /* nothing unbounded is buffered */
-    c->read_paused = 1;
+    revd__conn_pause_reading(c); /* nothing unbounded is buffered */
   }
   return 0;
 }

@@ -67,7 +67,9 @@ static void usage(FILE *out) {
           "  --max-message BYTES   largest eof/line message (default 64m; k, m, g suffixes)\n"
           "  --max-conns N         open connections at most, 0 = no limit (default 0)\n"
           "  --idle-timeout MS     close connections silent this long, 0 = never (default 60000)\n"
-          "  --backlog N           listen backlog (default 511)\n"
+          "  --backlog N           listen backlog (default: the kernel's somaxconn)\n"
+          "  --defer-accept WHEN   on: accept a client once it sent data; off; auto: on\n"
+          "                        but in line mode (default auto)\n"
           "  --threads N           event loops, one thread each, sharing the port (default 1)\n"
           "  --metrics HOST:PORT   serve the counters at http://HOST:PORT/metrics (Prometheus)\n"
           "  --log-level L         error, warn, info (default) or debug\n"
@@ -80,7 +82,7 @@ static void usage(FILE *out) {
 
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_REVERSE, OPT_MAX_MESSAGE, OPT_MAX_CONNS,
-  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_THREADS, OPT_METRICS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+  OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_DEFER_ACCEPT, OPT_THREADS, OPT_METRICS, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -93,6 +95,7 @@ static const struct option long_options[] = {
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"backlog", required_argument, NULL, OPT_BACKLOG},
+    {"defer-accept", required_argument, NULL, OPT_DEFER_ACCEPT},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -148,6 +151,14 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
   case OPT_BACKLOG:
     if (cli_number("revd", "--backlog", arg, 1, 65535, 0, &v) < 0) return 2;
     cfg->opts.backlog = (int)v;
+    return 0;
+  case OPT_DEFER_ACCEPT:
+    if (strcmp(arg, "auto") == 0)
+      cfg->opts.defer_accept = REVD_DEFER_AUTO;
+    else if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0)
+      cfg->opts.defer_accept = strcmp(arg, "on") == 0;
+    else
+      return cli_usage_error("revd", "invalid --defer-accept '%s': expected on, off or auto", arg);
     return 0;
   case OPT_THREADS:
     if (cli_number("revd", "--threads", arg, 1, 64, 0, &v) < 0) return 2;

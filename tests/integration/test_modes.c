@@ -260,7 +260,8 @@ static void idle_clients_are_closed_after_the_timeout(void **state) {
 static void connections_past_max_conns_are_refused_service(void **state) {
   (void)state;
   struct revd_proc p;
-  with_revd(&p, (const char *[]){"--max-conns", "2", NULL});
+  /* silent clients must reach revd to take a slot: no deferred accept */
+  with_revd(&p, (const char *[]){"--max-conns", "2", "--defer-accept", "off", NULL});
   int a = tcp_connect(p.port), b = tcp_connect(p.port);
   assert_true(a >= 0 && b >= 0);
   usleep(50 * 1000);
