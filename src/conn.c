@@ -22,6 +22,8 @@ static void conn_close_cb(uv_handle_t *h) {
   struct conn *c = container_of(h, struct conn, h.handle);
   revd_server_t *srv = conn_server(c);
   srv->proto->release(c);
+  if (srv->conn_ip_offset)
+    revd__ip_release(c);
   if (srv->nfree_conns < FREE_CONNS_MAX && !srv->closing) {
     c->next = srv->free_conns;
     srv->free_conns = c;
@@ -283,6 +285,8 @@ struct conn *revd__conn_new(revd_server_t *srv) {
     return NULL;
   }
   c->h.handle.data = srv;
+  if (srv->conn_ip_offset)
+    *revd__conn_ip_slot(c) = NULL;
   srv->handles_open++;
   srv->stats.active++;
   return c;

@@ -106,6 +106,13 @@ static inline revd_server_t *conn_server(const struct conn *c) {
 
 enum listener_kind { LISTENER_NONE, LISTENER_TCP, LISTENER_UNIX };
 
+/* max_conns_per_ip: counts by client address (ip_limit.c). */
+struct ip_count;
+struct revd__ip_table {
+  struct ip_count **buckets;
+  size_t nbuckets, count;
+};
+
 struct listener {
   union revd__handle h;
   enum listener_kind kind;
@@ -127,6 +134,8 @@ struct revd_server {
   struct conn *free_conns;   /* closed conns kept for reuse, linked by next */
   unsigned nfree_conns;
   size_t conn_size;          /* bytes of a struct conn with this listener's handle */
+  size_t conn_ip_offset;     /* where its address's count sits (0: limit off) */
+  struct revd__ip_table ips;
   size_t buffered;           /* bytes of messages and reply copies held, for max_buffered */
   size_t released;           /* bytes let go since the heap was last trimmed */
   unsigned handles_open;
@@ -201,6 +210,19 @@ size_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
 size_t revd__conn_unsent(struct conn *c);
 /* Frees the conns kept for reuse. */
 void revd__conn_free_all(revd_server_t *srv);
+
+/* ---- the per-address limit (ip_limit.c) --------------------------------- */
+
+/* The trailer after a TCP connection's handle, when max_conns_per_ip is on. */
+static inline struct ip_count **revd__conn_ip_slot(struct conn *c) {
+  return (struct ip_count **)((char *)c + conn_server(c)->conn_ip_offset);
+}
+/* Counts c against its address.  Returns 0, UV_EBUSY when the address holds
+ * max_conns_per_ip already, or another negative UV_E* code. */
+int revd__ip_acquire(struct conn *c);
+/* Gives c's count back (harmless if it holds none). */
+void revd__ip_release(struct conn *c);
+void revd__ip_table_free(revd_server_t *srv);
 
 /* ---- the listener's calls (listener.c) -------------------------------- */
 

@@ -88,6 +88,12 @@ static void connection_cb(uv_stream_t *listener, int status) {
     revd__conn_discard_new(c);
     return;
   }
+  int r = srv->conn_ip_offset ? revd__ip_acquire(c) : 0;
+  if (r != 0) {
+    count_rejected(srv, r == UV_EBUSY ? &srv->stats.rejected_per_ip : &srv->stats.rejected_no_memory);
+    revd__conn_discard_new(c);
+    return;
+  }
   revd__conn_start(c);
 }
 
@@ -117,6 +123,11 @@ static void listener_opened(revd_server_t *srv, enum listener_kind kind) {
   srv->handles_open++;
   srv->conn_size = offsetof(struct conn, h) +
                    (kind == LISTENER_UNIX ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));
+  if (kind == LISTENER_TCP && srv->opts.max_conns_per_ip) {
+    size_t align = sizeof(void *);
+    srv->conn_ip_offset = (srv->conn_size + align - 1) / align * align;
+    srv->conn_size = srv->conn_ip_offset + sizeof(struct ip_count *);
+  }
 }
 
 /* Listens if r (the bind's result) is 0; closes the handle if not. */

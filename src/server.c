@@ -139,6 +139,7 @@ static void maybe_finish_close(revd_server_t *srv) {
   if (srv->handles_open > 0)
     return;
   revd__conn_free_all(srv);
+  revd__ip_table_free(srv);
   if (srv->close_cb)
     srv->close_cb(srv, srv->close_arg);
   free(srv->listener.unix_path);

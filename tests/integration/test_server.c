@@ -124,6 +124,46 @@ static void silent_and_resetting_clients_are_counted(void **state) {
   fixture_close(&f);
 }
 
+static int two_active_one_per_ip(const revd_stats_t *st) {
+  return st->active == 2 && st->rejected_per_ip == 1;
+}
+static int one_active_one_per_ip(const revd_stats_t *st) {
+  return st->active == 1 && st->rejected_per_ip == 1;
+}
+
+/* max_conns_per_ip 2: a third connection from 127.0.0.1 is closed at once
+ * and counted; once one of the two leaves, the address may connect again
+ * (its count came back), and other clients are not held up meanwhile. */
+static void one_address_holds_at_most_max_conns_per_ip(void **state) {
+  (void)state;
+  revd_options_t o;
+  revd_options_init(&o);
+  o.max_conns_per_ip = 2;
+  o.defer_accept = 0; /* silent clients must reach revd to hold a slot */
+  struct fixture f;
+  fixture_start(&f, &o);
+  int a = tcp_connect(fixture_port(&f)), b = tcp_connect(fixture_port(&f));
+  int third = tcp_connect(fixture_port(&f));
+  assert_true(a >= 0 && b >= 0 && third >= 0);
+  assert_true(fixture_run_until_stats(&f, two_active_one_per_ip, 3000) >= 0);
+  revd_stats_t st;
+  revd_server_stats(f.srv, &st);
+  assert_int_equal(st.rejected, 1);
+  char buf[4];
+  assert_true(recv_until_eof(third, buf, sizeof buf, 1000) <= 0); /* closed unanswered */
+  close(third);
+  close(a);
+  assert_true(fixture_run_until_stats(&f, one_active_one_per_ip, 3000) >= 0);
+  struct expect e;
+  exchange_expect_reversed(&f, &e, "room again"); /* b and this one: two */
+  run_until_replies(&f, 1);
+  assert_int_equal(f.replies_ok, 1);
+  revd_server_stats(f.srv, &st);
+  assert_int_equal(st.rejected_per_ip, 1);
+  close(b);
+  fixture_close(&f);
+}
+
 static void close_with_clients_waiting_finishes_cleanly(void **state) {
   (void)state;
   struct fixture f;
@@ -213,6 +253,7 @@ int main(void) {
       cmocka_unit_test(clients_on_the_same_loop_are_answered),
       cmocka_unit_test(two_servers_share_one_loop),
       cmocka_unit_test(silent_and_resetting_clients_are_counted),
+      cmocka_unit_test(one_address_holds_at_most_max_conns_per_ip),
       cmocka_unit_test(close_with_clients_waiting_finishes_cleanly),
       cmocka_unit_test(listen_errors_are_returned_not_fatal),
       cmocka_unit_test(bad_options_are_refused),
