@@ -28,93 +28,10 @@
 #include "harness.h"
 #include "revd.h"
 
-/* ---- in-process fixture ----------------------------------------------- */
-
-/* ---- running the binaries --------------------------------------------- */
-
-struct port_arg {
-  char s[16];
-};
-
-static struct port_arg port_arg(int port) {
-  struct port_arg p;
-  snprintf(p.s, sizeof p.s, "%d", port);
-  return p;
-}
-
-/* Runs $REVC_BIN ARGS... (NULL-terminated) with input on stdin. */
-static int run_revc(struct run_result *r, const char *input, const char *const *args) {
-  const char *argv[32] = {bin_path("REVC_BIN")};
-  size_t n = 1;
-  for (size_t i = 0; args[i] && n < 31; i++)
-    argv[n++] = args[i];
-  argv[n] = NULL;
-  return run_program(argv, input, input ? strlen(input) : 0, 10000, r);
-}
-
-/* The daemon a test runs, if any: a failed assertion jumps past
- * stop_revd(), so the teardown stops it instead of leaving it running. */
-static struct revd_proc daemon_proc;
-static struct revd_proc *live_revd;
-
-/* Starts $REVD_BIN --port 0 ARGS...; one at a time. */
-static struct revd_proc *start_revd(const char *const *args) {
-  assert_null(live_revd);
-  assert_int_equal(revd_start(&daemon_proc, args), 0);
-  return live_revd = &daemon_proc;
-}
-
-static void stop_revd(struct revd_proc *p) {
-  live_revd = NULL;
-  int status = revd_stop(p, SIGTERM, 5000);
-  if (status != 0)
-    fail_msg("revd exited %d; it printed:\n%s", status, p->log);
-}
-
-/* ---- a private directory for Unix socket paths ------------------------ */
-
-static char tmpdir[64];
-
-static int make_tmpdir(void **state) {
-  (void)state;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/revd-regr-XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-/* Names in tmpdir other than "." and "..". */
-static int tmpdir_entries(void) {
-  DIR *d = opendir(tmpdir);
-  if (!d)
-    return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-  closedir(d);
-  return n;
-}
-
-/* Stops a daemon a failed test left running; empties and removes tmpdir,
- * whatever a failed test left in it. */
+/* Stops a daemon a failed test left running; removes tmpdir. */
 static int cleanup(void **state) {
-  (void)state;
-  if (live_revd) {
-    revd_stop(live_revd, SIGKILL, 2000);
-    live_revd = NULL;
-  }
-  DIR *d = opendir(tmpdir);
-  if (d) {
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-      unlink(path);
-    }
-    closedir(d);
-  }
-  return rmdir(tmpdir);
+  stop_leftover_revd(state);
+  return remove_tmpdir(state);
 }
 
 /* tmpdir/aaa...a.sock: longer than sun_path (108 bytes on Linux). */
@@ -195,24 +112,6 @@ static void idle_timeout_holds_while_another_connection_lingers(void **state) {
 }
 
 /* ---- bug 2: an empty message never half-closed ------------------------ */
-
-struct timed_reply {
-  int calls;
-  int status;
-  const char *what;
-  size_t len;
-  double started, took;
-};
-
-static void timed_reply_cb(int status, const char *what, const char *reply, size_t len, void *arg) {
-  struct timed_reply *t = arg;
-  (void)reply;
-  t->calls++;
-  t->status = status;
-  t->what = what;
-  t->len = len;
-  t->took = now_ms() - t->started;
-}
 
 /* revd_exchange of "" in every mode: nothing to write, so the half-close
  * comes while connecting; it must not be lost (the exchange then ended in
