@@ -73,6 +73,23 @@ static void help_and_version_exit_zero(void **state) {
   }
 }
 
+/* An unknown short option in a cluster is named (regression: "-xy" named
+ * the program, not the option). */
+static void unknown_short_option_is_named(void **state) {
+  (void)state;
+  const char *progs[] = {"revd", "revc"};
+  const char *envs[] = {"REVD_BIN", "REVC_BIN"};
+  for (int i = 0; i < 2; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "%s: unknown option '-x' (see %s --help)\n", progs[i], progs[i]);
+    const char *argv[] = {bin_path(envs[i]), "-xy", NULL};
+    struct run_result r;
+    assert_int_equal(run_program(argv, NULL, 0, 3000, &r), 2);
+    assert_string_equal(r.err, want);
+    assert_int_equal(r.out_len, 0);
+  }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -80,6 +97,7 @@ int main(void) {
       cmocka_unit_test(metrics_flag_is_checked),
       cmocka_unit_test(revc_rejects_bad_flags),
       cmocka_unit_test(help_and_version_exit_zero),
+      cmocka_unit_test(unknown_short_option_is_named),
   };
   return cmocka_run_group_tests_name("command lines", tests, NULL, NULL);
 }

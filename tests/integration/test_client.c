@@ -1,13 +1,8 @@
-/* Regressions: each test pins down a bug the review of 7be6634 found (fixed
- * in 6749312), in-process through librevd or through the real binaries, so
- * it cannot come back unnoticed.  The bug numbers are the review's.  Bug 7
- * (accept without memory) needs calloc wrapped: test_accept_oom.c.
- *
- * Every wait is bounded, and the bounds sit far from both the fixed and the
- * broken behaviour (the broken one waits for the *other*, longer timeout),
- * so a slow machine does not make these flaky. */
-#include <dirent.h>
-#include <errno.h>
+/* The client side, revd_exchange and revc: an empty message, a server that
+ * refuses the message or the connection, a stdout that cannot be written.
+ * revc exits 0 only when every reply came back and was written.  (revc's
+ * usual use: test_binaries.c; its command line: test_cli.c; Unix socket
+ * paths: test_unix.c.) */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,12 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 #include <cmocka.h>
 
@@ -28,94 +20,12 @@
 #include "harness.h"
 #include "revd.h"
 
-/* Stops a daemon a failed test left running; removes tmpdir. */
-static int cleanup(void **state) {
-  stop_leftover_revd(state);
-  return remove_tmpdir(state);
-}
-
-/* tmpdir/aaa...a.sock: longer than sun_path (108 bytes on Linux). */
-static void long_socket_path(char *buf, size_t size) {
-  char name[160];
-  memset(name, 'a', 150);
-  memcpy(name + 150, ".sock", 6);
-  snprintf(buf, size, "%s/%s", tmpdir, name);
-  assert_true(strlen(buf) >= sizeof((struct sockaddr_un *)NULL)->sun_path);
-}
-
-/* ---- bug 1: one timer over two lists with different timeouts ----------- */
-
-static int answered_and_closed(const revd_stats_t *st) {
-  return st->completed == 1 && st->active == 0;
-}
-
-/* A classic client (sends, never half-closes, never closes) gets a lingering
- * close.  It must end after linger_ms, not after the much longer idle
- * timeout the timer was armed for when the connection was accepted. */
-static void linger_ends_after_linger_ms_not_the_idle_timeout(void **state) {
-  (void)state;
-  revd_options_t o;
-  revd_options_init(&o);
-  o.idle_timeout_ms = 5000;
-  o.linger_ms = 100;
-  struct fixture f;
-  fixture_start(&f, &o);
-  int fd = tcp_connect(fixture_port(&f));
-  assert_true(fd >= 0);
-  assert_int_equal(send_all(fd, "hello", 5), 0);
-  double took = fixture_run_until_stats(&f, answered_and_closed, 2500);
-  if (took < 0 || took >= 1000)
-    fail_msg("lingering close (linger 100 ms, idle 5000 ms) took %.0f ms (-1: over 2.5 s)", took);
-  revd_stats_t st;
-  revd_server_stats(f.srv, &st);
-  assert_int_equal(st.timeouts, 0); /* the linger ended it, not the idle timeout */
-  char buf[16];
-  assert_int_equal(recv_until_eof(fd, buf, sizeof buf, 1000), 5);
-  assert_memory_equal(buf, "olleh", 5);
-  close(fd);
-  fixture_close(&f);
-}
-
-static int one_answered(const revd_stats_t *st) { return st->completed == 1; }
-static int one_timed_out(const revd_stats_t *st) { return st->timeouts == 1; }
-
-/* While one connection lingers (3 s), a silent one that connects later
- * must still be timed out after idle_timeout_ms (100 ms). */
-static void idle_timeout_holds_while_another_connection_lingers(void **state) {
-  (void)state;
-  revd_options_t o;
-  revd_options_init(&o);
-  o.idle_timeout_ms = 100;
-  o.linger_ms = 3000;
-  struct fixture f;
-  fixture_start(&f, &o);
-  int lingering = tcp_connect(fixture_port(&f));
-  assert_true(lingering >= 0);
-  assert_int_equal(send_all(lingering, "hello", 5), 0);
-  assert_true(fixture_run_until_stats(&f, one_answered, 2000) >= 0);
-  fixture_run_for(&f, 300); /* past the first idle deadline: the timer now waits for the linger */
-  int silent = tcp_connect(fixture_port(&f));
-  assert_true(silent >= 0);
-  double took = fixture_run_until_stats(&f, one_timed_out, 2500);
-  if (took < 0 || took >= 1000)
-    fail_msg("silent connection (idle 100 ms, linger 3000 ms) timed out after %.0f ms "
-             "(-1: over 2.5 s)",
-             took);
-  char buf[4];
-  assert_int_equal(recv_until_eof(silent, buf, sizeof buf, 1000), 0);
-  revd_stats_t st;
-  revd_server_stats(f.srv, &st);
-  assert_int_equal(st.active, 1); /* the lingering one is still there */
-  close(silent);
-  close(lingering); /* its EOF ends the linger at once */
-  fixture_close(&f);
-}
-
-/* ---- bug 2: an empty message never half-closed ------------------------ */
+/* ---- an empty message ------------------------------------------------- */
 
 /* revd_exchange of "" in every mode: nothing to write, so the half-close
- * comes while connecting; it must not be lost (the exchange then ended in
- * its timeout).  Three servers on one loop, all three exchanges at once. */
+ * comes while connecting; it must not be lost (regression: it was, an empty
+ * message was never half-closed, and the exchange ended in its timeout).
+ * Three servers on one loop, all three exchanges at once. */
 static void empty_exchange_completes_at_once_in_every_mode(void **state) {
   (void)state;
   enum { MODES = 3 };
@@ -154,7 +64,8 @@ static void empty_exchange_completes_at_once_in_every_mode(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
-/* `revc ''` prints an empty reply line and exits 0 at once. */
+/* `revc ''` prints an empty reply line and exits 0 at once (regression:
+ * the same lost half-close, in revc). */
 static void revc_empty_message_exits_zero_at_once(void **state) {
   (void)state;
   const char *modes[] = {"chunk", "eof", "line"};
@@ -176,55 +87,7 @@ static void revc_empty_message_exits_zero_at_once(void **state) {
   }
 }
 
-/* ---- bug 3: a missing Unix socket path said "broken pipe" -------------- */
-
-static void revc_unix_missing_path_says_no_such_file(void **state) {
-  (void)state;
-  char path[128], want[256];
-  snprintf(path, sizeof path, "%s/missing.sock", tmpdir);
-  snprintf(want, sizeof want, "revc: connect %s: no such file or directory\n", path);
-  struct run_result r;
-  assert_int_equal(run_revc(&r, NULL, (const char *[]){"--unix", path, "hello", NULL}), 1);
-  assert_string_equal(r.err, want);
-  assert_int_equal(r.out_len, 0);
-  /* a message on stdin takes the same path */
-  assert_int_equal(run_revc(&r, "hello", (const char *[]){"--unix", path, NULL}), 1);
-  assert_string_equal(r.err, want);
-  /* and so does the line-mode relay */
-  assert_int_equal(
-      run_revc(&r, "hello\n", (const char *[]){"--unix", path, "--mode", "line", NULL}), 1);
-  assert_string_equal(r.err, want);
-}
-
-static void exchange_to_missing_unix_path_fails_in_connect(void **state) {
-  (void)state;
-  uv_loop_t loop;
-  struct sockaddr_un un;
-  memset(&un, 0, sizeof un);
-  un.sun_family = AF_UNIX;
-  snprintf(un.sun_path, sizeof un.sun_path, "%s/missing.sock", tmpdir);
-  assert_int_equal(uv_loop_init(&loop), 0);
-  struct timed_reply with_msg, empty;
-  memset(&with_msg, 0, sizeof with_msg);
-  memset(&empty, 0, sizeof empty);
-  assert_int_equal(
-      revd_exchange(&loop, (struct sockaddr *)&un, "hello", 5, 2000, 0, timed_reply_cb, &with_msg),
-      0);
-  assert_int_equal(
-      revd_exchange(&loop, (struct sockaddr *)&un, "", 0, 2000, 0, timed_reply_cb, &empty), 0);
-  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
-  struct timed_reply *all[] = {&with_msg, &empty};
-  for (int i = 0; i < 2; i++) {
-    assert_int_equal(all[i]->calls, 1);
-    if (all[i]->status != UV_ENOENT || !all[i]->what || strcmp(all[i]->what, "connect") != 0)
-      fail_msg("%s message: status %s, what %s; want %s, connect", i ? "empty" : "5-byte",
-               revd_strerror(all[i]->status), all[i]->what ? all[i]->what : "NULL",
-               revd_strerror(UV_ENOENT));
-  }
-  assert_int_equal(uv_loop_close(&loop), 0);
-}
-
-/* ---- bug 4: revc exited 0 when the server refused the message --------- */
+/* ---- a server that refuses -------------------------------------------- */
 
 /* Checks revc's exit 1 and its one stderr line "revc: reply ADDR:
  * incomplete: GOT of ... bytes came back before the server closed". */
@@ -240,6 +103,8 @@ static void expect_incomplete(const struct run_result *r, int port, size_t got, 
     fail_msg("exit %d, stderr: %s", r->status, r->err);
 }
 
+/* An eof-mode server refuses a message past --max-message: revc exits 1
+ * and says the reply is incomplete (regression: it exited 0). */
 static void revc_fails_when_eof_server_refuses_a_long_message(void **state) {
   (void)state;
   struct revd_proc *p = start_revd((const char *[]){"--mode", "eof", "--max-message", "10", NULL});
@@ -259,6 +124,8 @@ static void revc_fails_when_eof_server_refuses_a_long_message(void **state) {
   stop_revd(p);
 }
 
+/* The same for a line past --max-message in line mode (regression: revc
+ * exited 0). */
 static void revc_fails_when_line_server_refuses_a_long_line(void **state) {
   (void)state;
   struct revd_proc *p = start_revd((const char *[]){"--mode", "line", "--max-message", "10", NULL});
@@ -362,9 +229,9 @@ static int spawn_on_loop(struct fixture *f, const char *const *argv, char *out, 
 }
 
 /* A chunk-mode server past max_conns closes at once: the client sees an
- * empty reply (or a reset), never an answer, and revc must say so.  The
- * server runs in-process so the test knows the first client is admitted
- * before revc connects. */
+ * empty reply (or a reset), never an answer, and revc must say so
+ * (regression: it exited 0).  The server runs in-process so the test knows
+ * the first client is admitted before revc connects. */
 static void revc_fails_when_max_conns_refuses_it(void **state) {
   (void)state;
   revd_options_t o;
@@ -399,7 +266,7 @@ static void revc_fails_when_max_conns_refuses_it(void **state) {
   fixture_close(&f);
 }
 
-/* ---- bug 5: revc exited 0 when its replies could not be written -------- */
+/* ---- a stdout that cannot be written ---------------------------------- */
 
 /* Runs revc ARGS... with stdout on /dev/full (through /bin/sh, the
  * arguments passed as positional parameters, never parsed by the shell). */
@@ -412,6 +279,8 @@ static int run_revc_to_dev_full(struct run_result *r, const char *input, const c
   return run_program(argv, input, input ? strlen(input) : 0, 10000, r);
 }
 
+/* revc exits 1 when its replies cannot be written (regression: it exited
+ * 0): a MESSAGE argument, the message on stdin, and the line-mode relay. */
 static void revc_fails_when_stdout_is_full(void **state) {
   (void)state;
   const char *want = "revc: write standard output: No space left on device\n";
@@ -438,118 +307,16 @@ static void revc_fails_when_stdout_is_full(void **state) {
   stop_revd(p);
 }
 
-/* ---- bug 6: Unix socket paths too long for sun_path, or empty ---------- */
-
-static void revd_unix_path_too_long_fails_and_leaves_no_file(void **state) {
-  (void)state;
-  char path[256], want[512];
-  long_socket_path(path, sizeof path);
-  snprintf(want, sizeof want, "revd: listen %s: name too long\n", path);
-  const char *argv[] = {bin_path("REVD_BIN"), "--unix", path, NULL};
-  struct run_result r;
-  int status = run_program(argv, NULL, 0, 3000, &r); /* the bug: it ran on a truncated path */
-  if (status != 1 || strcmp(r.err, want) != 0)
-    fail_msg("revd --unix LONG: exit %d (-1: still running after 3 s), stderr: %s", status, r.err);
-  assert_int_equal(tmpdir_entries(), 0);
-}
-
-static void unix_empty_path_is_a_usage_error(void **state) {
-  (void)state;
-  const char *argv[] = {bin_path("REVD_BIN"), "--unix", "", NULL};
-  struct run_result r;
-  int status = run_program(argv, NULL, 0, 3000, &r); /* the bug: it ran on an abstract name */
-  if (status != 2 ||
-      strcmp(r.err, "revd: invalid --unix '': expected a socket path (see revd --help)\n") != 0)
-    fail_msg("revd --unix '': exit %d (-1: still running after 3 s), stderr: %s", status, r.err);
-  /* revc too (it said "connect : broken pipe") */
-  assert_int_equal(run_revc(&r, NULL, (const char *[]){"--unix", "", "hello", NULL}), 2);
-  assert_string_equal(r.err, "revc: invalid --unix '': expected a socket path (see revc --help)\n");
-}
-
-struct unix_reply {
-  int calls, status;
-  char data[32];
-  size_t len;
-};
-
-static void unix_reply_cb(int status, const char *what, const char *reply, size_t len, void *arg) {
-  struct unix_reply *u = arg;
-  (void)what;
-  u->calls++;
-  u->status = status;
-  u->len = len < sizeof u->data ? len : sizeof u->data;
-  memcpy(u->data, reply, u->len);
-}
-
-/* The library refuses the paths before creating anything, and the server
- * is still usable afterwards. */
-static void listen_unix_rejects_long_and_empty_paths(void **state) {
-  (void)state;
-  struct fixture f;
-  memset(&f, 0, sizeof f);
-  assert_int_equal(uv_loop_init(&f.loop), 0);
-  assert_int_equal(revd_server_new(&f.loop, NULL, &f.srv), 0);
-  char path[256];
-  long_socket_path(path, sizeof path);
-  assert_int_equal(revd_server_listen_unix(f.srv, path), UV_ENAMETOOLONG);
-  assert_int_equal(revd_server_listen_unix(f.srv, ""), UV_EINVAL);
-  assert_int_equal(tmpdir_entries(), 0);
-  uv_run(&f.loop, UV_RUN_NOWAIT);
-
-  /* a path that fits: served, and removed at close */
-  struct sockaddr_un un;
-  memset(&un, 0, sizeof un);
-  un.sun_family = AF_UNIX;
-  snprintf(un.sun_path, sizeof un.sun_path, "%s/ok.sock", tmpdir);
-  assert_int_equal(revd_server_listen_unix(f.srv, un.sun_path), 0);
-  struct unix_reply u;
-  memset(&u, 0, sizeof u);
-  assert_int_equal(
-      revd_exchange(&f.loop, (struct sockaddr *)&un, "fits", 4, 2000, 0, unix_reply_cb, &u), 0);
-  while (!u.calls)
-    uv_run(&f.loop, UV_RUN_ONCE);
-  assert_int_equal(u.status, 0);
-  assert_int_equal(u.len, 4);
-  assert_memory_equal(u.data, "stif", 4);
-  fixture_close(&f);
-  assert_int_equal(tmpdir_entries(), 0);
-}
-
-/* ---- bug 8: "-xy" named the program, not the option ------------------- */
-
-static void unknown_short_option_is_named(void **state) {
-  (void)state;
-  const char *progs[] = {"revd", "revc"};
-  const char *envs[] = {"REVD_BIN", "REVC_BIN"};
-  for (int i = 0; i < 2; i++) {
-    char want[128];
-    snprintf(want, sizeof want, "%s: unknown option '-x' (see %s --help)\n", progs[i], progs[i]);
-    const char *argv[] = {bin_path(envs[i]), "-xy", NULL};
-    struct run_result r;
-    assert_int_equal(run_program(argv, NULL, 0, 3000, &r), 2);
-    assert_string_equal(r.err, want);
-    assert_int_equal(r.out_len, 0);
-  }
-}
-
 int main(void) {
-#define TEST(name) cmocka_unit_test_setup_teardown(name, make_tmpdir, cleanup)
+#define TEST(name) cmocka_unit_test_teardown(name, stop_leftover_revd)
   const struct CMUnitTest tests[] = {
-      TEST(linger_ends_after_linger_ms_not_the_idle_timeout),
-      TEST(idle_timeout_holds_while_another_connection_lingers),
       TEST(empty_exchange_completes_at_once_in_every_mode),
       TEST(revc_empty_message_exits_zero_at_once),
-      TEST(revc_unix_missing_path_says_no_such_file),
-      TEST(exchange_to_missing_unix_path_fails_in_connect),
       TEST(revc_fails_when_eof_server_refuses_a_long_message),
       TEST(revc_fails_when_line_server_refuses_a_long_line),
       TEST(revc_fails_when_max_conns_refuses_it),
       TEST(revc_fails_when_stdout_is_full),
-      TEST(revd_unix_path_too_long_fails_and_leaves_no_file),
-      TEST(unix_empty_path_is_a_usage_error),
-      TEST(listen_unix_rejects_long_and_empty_paths),
-      TEST(unknown_short_option_is_named),
   };
   signal(SIGPIPE, SIG_IGN);
-  return cmocka_run_group_tests_name("regressions of the 6749312 review", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("client: revd_exchange and revc", tests, NULL, NULL);
 }
