@@ -5,18 +5,13 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "revd.h"
+#include "internal.h"
 
 #define DEFAULT_MAX_REPLY ((size_t)64 * 1024 * 1024)
 #define STREAM_READ_SIZE (64 * 1024)
 
 struct revd_stream {
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_handle_t handle;
-    uv_stream_t stream;
-  } h;
+  union revd__handle h;
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
   uv_timer_t timer;
@@ -32,21 +27,29 @@ struct revd_stream {
   char readbuf[STREAM_READ_SIZE];
 };
 
-/* A write request with its bytes beside it. */
+/* A write request with its bytes beside it; write_cb finds the stream from
+ * req.handle, so no pointer back. */
 struct stream_write {
   uv_write_t req;
-  revd_stream_t *s;
   size_t len;
   char data[];
 };
 
-static void stream_close_cb(uv_handle_t *h) {
-  revd_stream_t *s = h->data;
+/* One of the stream's two handles closed; the last frees the stream. */
+static void stream_handle_closed(revd_stream_t *s) {
   if (--s->handles_open > 0)
     return;
   if (s->cbs.on_done)
     s->cbs.on_done(s, s->status, s->what, s->arg);
   free(s);
+}
+
+static void stream_close_cb(uv_handle_t *h) {
+  stream_handle_closed(container_of(h, revd_stream_t, h.handle));
+}
+
+static void timer_close_cb(uv_handle_t *h) {
+  stream_handle_closed(container_of((uv_timer_t *)h, revd_stream_t, timer));
 }
 
 /* Ends the stream once; on_done fires after both handles closed, so the
@@ -58,19 +61,21 @@ static void stream_end(revd_stream_t *s, int status, const char *what) {
   s->status = status;
   s->what = status ? what : NULL;
   uv_close(&s->h.handle, stream_close_cb);
-  uv_close((uv_handle_t *)&s->timer, stream_close_cb);
+  uv_close((uv_handle_t *)&s->timer, timer_close_cb);
 }
 
-static void timeout_cb(uv_timer_t *t) { stream_end(t->data, UV_ETIMEDOUT, "timeout"); }
+static void timeout_cb(uv_timer_t *t) {
+  stream_end(container_of(t, revd_stream_t, timer), UV_ETIMEDOUT, "timeout");
+}
 
 static void stream_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  revd_stream_t *s = h->data;
+  revd_stream_t *s = container_of(h, revd_stream_t, h.handle);
   (void)suggested;
   *buf = uv_buf_init(s->readbuf, sizeof s->readbuf);
 }
 
 static void stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  revd_stream_t *s = st->data;
+  revd_stream_t *s = container_of(st, revd_stream_t, h.stream);
   if (nread == UV_EOF)
     stream_end(s, 0, NULL);
   else if (nread < 0)
@@ -80,7 +85,7 @@ static void stream_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) 
 }
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
-  revd_stream_t *s = req->data;
+  revd_stream_t *s = container_of(req, revd_stream_t, shutdown_req);
   /* A server that reset the connection (e.g. refusing it past --max-conns)
    * makes the half-close fail with ENOTCONN: say what really happened. */
   if (status == UV_ENOTCONN)
@@ -90,7 +95,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
-  revd_stream_t *s = req->data;
+  revd_stream_t *s = container_of(req, revd_stream_t, connect_req);
   s->connecting = 0;
   if (status == UV_ECANCELED)
     return;
@@ -108,8 +113,8 @@ static void connect_cb(uv_connect_t *req, int status) {
 }
 
 static void write_cb(uv_write_t *req, int status) {
-  struct stream_write *w = (struct stream_write *)req;
-  revd_stream_t *s = w->s;
+  struct stream_write *w = container_of(req, struct stream_write, req);
+  revd_stream_t *s = container_of(req->handle, revd_stream_t, h.stream);
   s->queued -= w->len;
   free(w);
   if (status == UV_ECANCELED)
@@ -146,7 +151,7 @@ static void stream_abandon(revd_stream_t *s) {
   s->done = 1;
   uv_close(&s->h.handle, stream_close_cb);
   if (s->handles_open == 2)
-    uv_close((uv_handle_t *)&s->timer, stream_close_cb);
+    uv_close((uv_handle_t *)&s->timer, timer_close_cb);
 }
 
 int revd_stream_open(uv_loop_t *loop, const struct sockaddr *addr,
@@ -163,7 +168,6 @@ int revd_stream_open(uv_loop_t *loop, const struct sockaddr *addr,
     free(s);
     return r;
   }
-  s->h.handle.data = s->timer.data = s->connect_req.data = s->shutdown_req.data = s;
   s->handles_open = 1;
   r = uv_timer_init(loop, &s->timer);
   if (r == 0) {
@@ -186,7 +190,6 @@ int revd_stream_write(revd_stream_t *s, const char *data, size_t len) {
   struct stream_write *w = malloc(sizeof *w + len);
   if (!w)
     return UV_ENOMEM;
-  w->s = s;
   w->len = len;
   memcpy(w->data, data, len);
   uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);

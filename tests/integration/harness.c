@@ -1,12 +1,17 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 extern char **environ;
 
@@ -318,4 +325,93 @@ int unused_port(void) {
     port = ntohs(sin.sin_port);
   close(fd);
   return port;
+}
+
+/* ---- helpers for cmocka tests ------------------------------------------ */
+
+struct port_arg port_arg(int port) {
+  struct port_arg p;
+  snprintf(p.s, sizeof p.s, "%d", port);
+  return p;
+}
+
+int run_revc(struct run_result *r, const char *input, const char *const *args) {
+  const char *argv[32] = {bin_path("REVC_BIN")};
+  size_t n = 1;
+  for (size_t i = 0; args[i] && n < 31; i++)
+    argv[n++] = args[i];
+  argv[n] = NULL;
+  return run_program(argv, input, input ? strlen(input) : 0, 10000, r);
+}
+
+static struct revd_proc daemon_proc;
+static struct revd_proc *live_revd;
+
+struct revd_proc *start_revd(const char *const *args) {
+  assert_null(live_revd);
+  assert_int_equal(revd_start(&daemon_proc, args), 0);
+  return live_revd = &daemon_proc;
+}
+
+void stop_revd(struct revd_proc *p) {
+  live_revd = NULL;
+  int status = revd_stop(p, SIGTERM, 5000);
+  if (status != 0)
+    fail_msg("revd exited %d; it printed:\n%s", status, p->log);
+}
+
+int stop_leftover_revd(void **state) {
+  (void)state;
+  if (live_revd) {
+    revd_stop(live_revd, SIGKILL, 2000);
+    live_revd = NULL;
+  }
+  return 0;
+}
+
+char tmpdir[64];
+
+int make_tmpdir(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/revd-test-XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+int tmpdir_entries(void) {
+  DIR *d = opendir(tmpdir);
+  if (!d)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+int remove_tmpdir(void **state) {
+  (void)state;
+  DIR *d = opendir(tmpdir);
+  if (d) {
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
+      unlink(path);
+    }
+    closedir(d);
+  }
+  return rmdir(tmpdir);
+}
+
+void timed_reply_cb(int status, const char *what, const char *reply, size_t len, void *arg) {
+  struct timed_reply *t = arg;
+  (void)reply;
+  t->calls++;
+  t->status = status;
+  t->what = what;
+  t->len = len;
+  t->took = now_ms() - t->started;
 }

@@ -66,4 +66,44 @@ double now_ms(void);
 /* Fills buf with the byte reversal of src. */
 void reverse_copy(char *dst, const char *src, size_t len);
 
+/* ---- helpers for cmocka tests (they assert) ----------------------------- */
+
+/* A port as an argv string. */
+struct port_arg {
+  char s[16];
+};
+struct port_arg port_arg(int port);
+
+/* Runs $REVC_BIN ARGS... (NULL-terminated) with input (may be NULL) on
+ * stdin, at most 10 s.  Returns r->status. */
+int run_revc(struct run_result *r, const char *input, const char *const *args);
+
+/* The daemon a test runs, if any: a failed assertion jumps past
+ * stop_revd(), so the teardown stop_leftover_revd() stops it instead of
+ * leaving it running.
+ * start_revd() starts $REVD_BIN --port 0 ARGS... (args may be NULL); one at
+ * a time.  stop_revd() sends SIGTERM and fails the test unless revd exits 0. */
+struct revd_proc *start_revd(const char *const *args);
+void stop_revd(struct revd_proc *p);
+int stop_leftover_revd(void **state); /* a cmocka teardown */
+
+/* A private directory for Unix socket paths, made and removed around each
+ * test (cmocka setup and teardown); the teardown removes whatever a failed
+ * test left in it. */
+extern char tmpdir[64];
+int make_tmpdir(void **state);
+int remove_tmpdir(void **state);
+int tmpdir_entries(void); /* names in tmpdir other than "." and "..", -1 on error */
+
+/* What a revd_exchange() callback saw, and when: set started, pass
+ * timed_reply_cb and the struct. */
+struct timed_reply {
+  int calls;
+  int status;
+  const char *what;
+  size_t len;
+  double started, took;
+};
+void timed_reply_cb(int status, const char *what, const char *reply, size_t len, void *arg);
+
 #endif

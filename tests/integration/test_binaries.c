@@ -1,4 +1,6 @@
-/* The real revd and revc, over real sockets, as users run them. */
+/* The real revd and revc, over real sockets, as users run them: serving,
+ * run-time errors, signals, threads, metrics (their command lines:
+ * test_cli.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -173,36 +175,8 @@ static void client_gone_before_reply_does_not_kill_revd(void **state) {
   classic_client_gets_reversal_then_eof(state);
 }
 
-/* ---- bad input: one clear line, the right exit status ------------------ */
-
-static void run_revd_expect(const char *const *args, int status, const char *needle) {
-  const char *argv[16] = {bin_path("REVD_BIN")};
-  size_t n = 1;
-  for (size_t i = 0; args[i]; i++)
-    argv[n++] = args[i];
-  argv[n] = NULL;
-  struct run_result r;
-  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), status);
-  if (!strstr(r.err, needle))
-    fail_msg("expected \"%s\" in stderr, got: %s", needle, r.err);
-  /* one line, not a screenful */
-  assert_non_null(strchr(r.err, '\n'));
-  assert_null(strchr(strchr(r.err, '\n') + 1, '\n'));
-}
-
-static void revd_rejects_bad_flags(void **state) {
-  (void)state;
-  run_revd_expect((const char *[]){"--port", "abc", NULL}, 2, "revd: invalid --port 'abc'");
-  run_revd_expect((const char *[]){"--port", "70000", NULL}, 2, "revd: invalid --port '70000'");
-  run_revd_expect((const char *[]){"--bogus", NULL}, 2, "revd: unknown option '--bogus'");
-  run_revd_expect((const char *[]){"--mode", "sideways", NULL}, 2, "invalid --mode 'sideways'");
-  run_revd_expect((const char *[]){"--port", NULL}, 2, "option '--port' needs a value");
-  run_revd_expect((const char *[]){"--threads", "0", NULL}, 2, "revd: invalid --threads '0'");
-  run_revd_expect((const char *[]){"--threads", "2", "--unix", "/tmp/x.sock", NULL}, 2,
-                  "a Unix socket is served by one thread");
-  run_revd_expect((const char *[]){"--port", "0", "--host", "not.an.ip", NULL}, 2,
-                  "invalid --host 'not.an.ip'");
-}
+/* ---- errors at run time: one clear line, exit 1 ------------------------ */
+/* (usage errors, exit 2, are test_cli.c's) */
 
 static void revd_reports_port_in_use(void **state) {
   struct revd_proc *p = *state;
@@ -226,29 +200,6 @@ static void revc_reports_connection_refused(void **state) {
   assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 1);
   assert_string_equal(r.err, expect);
   assert_int_equal(r.out_len, 0);
-}
-
-static void revc_rejects_bad_flags(void **state) {
-  (void)state;
-  const char *argv[] = {bin_path("REVC_BIN"), "--timeout", "-5", "x", NULL};
-  struct run_result r;
-  assert_int_equal(run_program(argv, NULL, 0, 5000, &r), 2);
-  assert_non_null(strstr(r.err, "revc: invalid --timeout '-5'"));
-}
-
-static void help_and_version_exit_zero(void **state) {
-  (void)state;
-  const char *bins[] = {bin_path("REVD_BIN"), bin_path("REVC_BIN")};
-  for (int i = 0; i < 2; i++) {
-    struct run_result r;
-    const char *help[] = {bins[i], "--help", NULL};
-    assert_int_equal(run_program(help, NULL, 0, 5000, &r), 0);
-    assert_non_null(strstr(r.out, "usage:"));
-    assert_non_null(strstr(r.out, "--port"));
-    const char *version[] = {bins[i], "--version", NULL};
-    assert_int_equal(run_program(version, NULL, 0, 5000, &r), 0);
-    assert_non_null(strstr(r.out, REVD_VERSION_STRING));
-  }
 }
 
 /* ---- signals ---------------------------------------------------------- */
@@ -340,12 +291,6 @@ static void metrics_endpoint_serves_the_counters(void **state) {
   assert_int_equal(revd_stop(&p, SIGTERM, 5000), 0);
 }
 
-static void metrics_flag_is_checked(void **state) {
-  (void)state;
-  run_revd_expect((const char *[]){"--port", "0", "--metrics", "nonsense", NULL}, 2,
-                  "revd: invalid --metrics 'nonsense': expected HOST:PORT");
-}
-
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest with_server[] = {
@@ -359,15 +304,11 @@ int main(void) {
       cmocka_unit_test(revd_reports_port_in_use),
   };
   const struct CMUnitTest standalone[] = {
-      cmocka_unit_test(revd_rejects_bad_flags),
       cmocka_unit_test(revc_reports_connection_refused),
-      cmocka_unit_test(revc_rejects_bad_flags),
-      cmocka_unit_test(help_and_version_exit_zero),
       cmocka_unit_test(sigterm_exits_zero),
       cmocka_unit_test(sigint_exits_zero),
       cmocka_unit_test(threads_share_the_port),
       cmocka_unit_test(metrics_endpoint_serves_the_counters),
-      cmocka_unit_test(metrics_flag_is_checked),
   };
   int failed = cmocka_run_group_tests_name("binaries: one revd", with_server, start_default,
                                            stop_expect_clean);

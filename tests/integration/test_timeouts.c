@@ -1,0 +1,97 @@
+/* Timeouts, in-process through librevd: the idle timeout and the lingering
+ * close, and the one loop-wide timer that serves both the list of active
+ * connections and the list of lingering ones, each with its own timeout.
+ * (The idle timeout against the real revd: test_modes.c.)
+ *
+ * Every wait is bounded, and the bounds sit far from both the fixed and the
+ * broken behaviour (the broken one waits for the *other*, longer timeout),
+ * so a slow machine does not make these flaky. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "revd.h"
+
+static int answered_and_closed(const revd_stats_t *st) {
+  return st->completed == 1 && st->active == 0;
+}
+
+/* A classic client (sends, never half-closes, never closes) gets a lingering
+ * close.  It must end after linger_ms, not after the much longer idle
+ * timeout the timer was armed for when the connection was accepted
+ * (regression: the one timer over two lists with different timeouts). */
+static void linger_ends_after_linger_ms_not_the_idle_timeout(void **state) {
+  (void)state;
+  revd_options_t o;
+  revd_options_init(&o);
+  o.idle_timeout_ms = 5000;
+  o.linger_ms = 100;
+  struct fixture f;
+  fixture_start(&f, &o);
+  int fd = tcp_connect(fixture_port(&f));
+  assert_true(fd >= 0);
+  assert_int_equal(send_all(fd, "hello", 5), 0);
+  double took = fixture_run_until_stats(&f, answered_and_closed, 2500);
+  if (took < 0 || took >= 1000)
+    fail_msg("lingering close (linger 100 ms, idle 5000 ms) took %.0f ms (-1: over 2.5 s)", took);
+  revd_stats_t st;
+  revd_server_stats(f.srv, &st);
+  assert_int_equal(st.timeouts, 0); /* the linger ended it, not the idle timeout */
+  char buf[16];
+  assert_int_equal(recv_until_eof(fd, buf, sizeof buf, 1000), 5);
+  assert_memory_equal(buf, "olleh", 5);
+  close(fd);
+  fixture_close(&f);
+}
+
+static int one_answered(const revd_stats_t *st) { return st->completed == 1; }
+static int one_timed_out(const revd_stats_t *st) { return st->timeouts == 1; }
+
+/* While one connection lingers (3 s), a silent one that connects later
+ * must still be timed out after idle_timeout_ms (100 ms) (regression: the
+ * same timer, the other way round). */
+static void idle_timeout_holds_while_another_connection_lingers(void **state) {
+  (void)state;
+  revd_options_t o;
+  revd_options_init(&o);
+  o.idle_timeout_ms = 100;
+  o.linger_ms = 3000;
+  struct fixture f;
+  fixture_start(&f, &o);
+  int lingering = tcp_connect(fixture_port(&f));
+  assert_true(lingering >= 0);
+  assert_int_equal(send_all(lingering, "hello", 5), 0);
+  assert_true(fixture_run_until_stats(&f, one_answered, 2000) >= 0);
+  fixture_run_for(&f, 300); /* past the first idle deadline: the timer now waits for the linger */
+  int silent = tcp_connect(fixture_port(&f));
+  assert_true(silent >= 0);
+  double took = fixture_run_until_stats(&f, one_timed_out, 2500);
+  if (took < 0 || took >= 1000)
+    fail_msg("silent connection (idle 100 ms, linger 3000 ms) timed out after %.0f ms "
+             "(-1: over 2.5 s)",
+             took);
+  char buf[4];
+  assert_int_equal(recv_until_eof(silent, buf, sizeof buf, 1000), 0);
+  revd_stats_t st;
+  revd_server_stats(f.srv, &st);
+  assert_int_equal(st.active, 1); /* the lingering one is still there */
+  close(silent);
+  close(lingering); /* its EOF ends the linger at once */
+  fixture_close(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(linger_ends_after_linger_ms_not_the_idle_timeout),
+      cmocka_unit_test(idle_timeout_holds_while_another_connection_lingers),
+  };
+  signal(SIGPIPE, SIG_IGN);
+  return cmocka_run_group_tests_name("timeouts", tests, NULL, NULL);
+}
