@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,12 +20,23 @@
 #include "harness.h"
 #include "revd.h"
 
+/* A chunk-mode message revd cannot know is complete: bigger than one small
+ * segment, never half-closed.  "hello" comes last, so the reply starts
+ * with "olleh".  revd answers it, then lingers. */
+#define LINGERING_LEN 1000
+static void send_lingering_message(int fd) {
+  char msg[LINGERING_LEN];
+  memset(msg, '.', sizeof msg);
+  memcpy(msg + sizeof msg - 5, "hello", 5);
+  assert_int_equal(send_all(fd, msg, sizeof msg), 0);
+}
+
 static int answered_and_closed(const revd_stats_t *st) {
   return st->completed == 1 && st->active == 0;
 }
 
-/* A classic client (sends, never half-closes, never closes) gets a lingering
- * close.  It must end after linger_ms, not after the much longer idle
+/* A client that sends a message which may go on, never half-closes and
+ * never closes gets a lingering close.  It must end after linger_ms, not after the much longer idle
  * timeout the timer was armed for when the connection was accepted
  * (regression: the one timer over two lists with different timeouts). */
 static void linger_ends_after_linger_ms_not_the_idle_timeout(void **state) {
@@ -37,15 +49,15 @@ static void linger_ends_after_linger_ms_not_the_idle_timeout(void **state) {
   fixture_start(&f, &o);
   int fd = tcp_connect(fixture_port(&f));
   assert_true(fd >= 0);
-  assert_int_equal(send_all(fd, "hello", 5), 0);
+  send_lingering_message(fd);
   double took = fixture_run_until_stats(&f, answered_and_closed, 2500);
   if (took < 0 || took >= 1000)
     fail_msg("lingering close (linger 100 ms, idle 5000 ms) took %.0f ms (-1: over 2.5 s)", took);
   revd_stats_t st;
   revd_server_stats(f.srv, &st);
   assert_int_equal(st.timeouts, 0); /* the linger ended it, not the idle timeout */
-  char buf[16];
-  assert_int_equal(recv_until_eof(fd, buf, sizeof buf, 1000), 5);
+  char buf[LINGERING_LEN + 16];
+  assert_int_equal(recv_until_eof(fd, buf, sizeof buf, 1000), LINGERING_LEN);
   assert_memory_equal(buf, "olleh", 5);
   close(fd);
   fixture_close(&f);
@@ -63,11 +75,12 @@ static void idle_timeout_holds_while_another_connection_lingers(void **state) {
   revd_options_init(&o);
   o.idle_timeout_ms = 100;
   o.linger_ms = 3000;
+  o.defer_accept = 0; /* the silent client must reach revd */
   struct fixture f;
   fixture_start(&f, &o);
   int lingering = tcp_connect(fixture_port(&f));
   assert_true(lingering >= 0);
-  assert_int_equal(send_all(lingering, "hello", 5), 0);
+  send_lingering_message(lingering);
   assert_true(fixture_run_until_stats(&f, one_answered, 2000) >= 0);
   fixture_run_for(&f, 300); /* past the first idle deadline: the timer now waits for the linger */
   int silent = tcp_connect(fixture_port(&f));
