@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,17 +89,63 @@ static int parse_unix_mode(const char *text, unsigned *out) {
   return 0;
 }
 
-/* A number option into a field of *cfg.  Returns 0 or 2. */
-static int number(const char *option, const char *arg, uint64_t min, uint64_t max, int sizes,
-                  uint64_t *out) {
-  return cli_number("revd", option, arg, min, max, sizes, out) < 0 ? 2 : 0;
+/* The options that take a number: where each goes, its range, and whether
+ * k, m, g suffixes apply.  Written once, so every one is parsed and bounded
+ * the same way.  A field is an int, an unsigned or a size_t: store() tells
+ * them apart by size alone, which is enough because the int fields (port,
+ * backlog) have ranges far below INT_MAX, where int and unsigned agree. */
+#define CFG(field) offsetof(struct daemon_config, field), sizeof ((struct daemon_config *)0)->field
+static const struct number_option {
+  int opt;
+  const char *name;
+  uint64_t min, max;
+  int sizes;
+  size_t offset, width;
+} number_options[] = {
+    {OPT_PORT, "--port", 0, 65535, 0, CFG(port)},
+    {OPT_MAX_MESSAGE, "--max-message", 1, SIZE_MAX / 2, 1, CFG(opts.max_message)},
+    {OPT_MAX_BUFFERED, "--max-buffered", 0, SIZE_MAX / 2, 1, CFG(opts.max_buffered)},
+    {OPT_MAX_CONNS, "--max-conns", 0, UINT32_MAX, 0, CFG(opts.max_conns)},
+    {OPT_MAX_CONNS_PER_IP, "--max-conns-per-ip", 0, UINT32_MAX, 0, CFG(opts.max_conns_per_ip)},
+    {OPT_IDLE_TIMEOUT, "--idle-timeout", 0, UINT32_MAX, 0, CFG(opts.idle_timeout_ms)},
+    {OPT_DRAIN_TIMEOUT, "--drain-timeout", 0, UINT32_MAX, 0, CFG(opts.drain_timeout_ms)},
+    {OPT_BACKLOG, "--backlog", 1, 65535, 0, CFG(opts.backlog)},
+    {OPT_THREADS, "--threads", 1, 64, 0, CFG(threads)},
+};
+#undef CFG
+
+static void store(void *field, size_t width, uint64_t v) {
+  if (width == sizeof(size_t)) {
+    size_t x = (size_t)v;
+    memcpy(field, &x, width);
+  } else {
+    unsigned x = (unsigned)v;
+    memcpy(field, &x, sizeof x);
+  }
+}
+
+/* Parses a number option into *cfg.  Returns 0, 2 for a bad value, or -1
+ * when opt takes no number. */
+static int number_option(struct daemon_config *cfg, int opt, const char *arg) {
+  for (size_t i = 0; i < sizeof number_options / sizeof number_options[0]; i++) {
+    const struct number_option *n = &number_options[i];
+    uint64_t v;
+    if (n->opt != opt)
+      continue;
+    if (cli_number("revd", n->name, arg, n->min, n->max, n->sizes, &v) < 0)
+      return 2;
+    store((char *)cfg + n->offset, n->width, v);
+    return 0;
+  }
+  return -1;
 }
 
 /* One option into cfg.  Returns 0, 1 to exit 0 at once (help, version), or 2. */
 static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
   revd_options_t *o = &cfg->opts;
-  uint64_t v = 0;
-  int r = 0;
+  int r = number_option(cfg, opt, arg);
+  if (r >= 0)
+    return r;
   switch (opt) {
   case OPT_HOST: cfg->host = arg; return 0;
   case OPT_UNIX:
@@ -107,7 +154,6 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
     cfg->unix_path = arg;
     return 0;
   case OPT_UNIX_MODE: return parse_unix_mode(arg, &o->unix_mode);
-  case OPT_PORT: r = number("--port", arg, 0, 65535, 0, &v); cfg->port = (int)v; return r;
   case OPT_MODE:
     if ((r = cli_mode("revd", arg)) < 0) return 2;
     o->mode = r;
@@ -117,32 +163,6 @@ static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
       return cli_usage_error("revd", "invalid --reverse '%s': expected bytes, codepoints or graphemes", arg);
     o->reverse = r;
     return 0;
-  case OPT_MAX_MESSAGE:
-    r = number("--max-message", arg, 1, SIZE_MAX / 2, 1, &v);
-    o->max_message = (size_t)v;
-    return r;
-  case OPT_MAX_BUFFERED:
-    r = number("--max-buffered", arg, 0, SIZE_MAX / 2, 1, &v);
-    o->max_buffered = (size_t)v;
-    return r;
-  case OPT_MAX_CONNS:
-    r = number("--max-conns", arg, 0, UINT32_MAX, 0, &v);
-    o->max_conns = (unsigned)v;
-    return r;
-  case OPT_MAX_CONNS_PER_IP:
-    r = number("--max-conns-per-ip", arg, 0, UINT32_MAX, 0, &v);
-    o->max_conns_per_ip = (unsigned)v;
-    return r;
-  case OPT_IDLE_TIMEOUT:
-    r = number("--idle-timeout", arg, 0, UINT32_MAX, 0, &v);
-    o->idle_timeout_ms = (unsigned)v;
-    return r;
-  case OPT_DRAIN_TIMEOUT:
-    r = number("--drain-timeout", arg, 0, UINT32_MAX, 0, &v);
-    o->drain_timeout_ms = (unsigned)v;
-    return r;
-  case OPT_BACKLOG: r = number("--backlog", arg, 1, 65535, 0, &v); o->backlog = (int)v; return r;
-  case OPT_THREADS: r = number("--threads", arg, 1, 64, 0, &v); cfg->threads = (unsigned)v; return r;
   case OPT_METRICS: cfg->metrics = arg; return 0;
   case OPT_LOG_LEVEL:
     if ((r = log_level_parse(arg)) < 0)

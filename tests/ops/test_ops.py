@@ -144,12 +144,16 @@ def exchange(addr, msg, half_close=True, timeout=5):
         s.sendall(msg)
         if half_close:
             s.shutdown(socket.SHUT_WR)
-        reply = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return reply
-            reply += chunk
+        return read_to_eof(s)
+
+
+def read_to_eof(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
 
 
 def http(port, method="GET", path="/metrics"):
@@ -157,12 +161,7 @@ def http(port, method="GET", path="/metrics"):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
                    % (method, path)).encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_eof(s)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     headers = {}
