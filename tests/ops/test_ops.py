@@ -211,14 +211,16 @@ def activated(listen, *args):
 
 
 def case_activation_tcp():
+    """Two threads: the second accepts on a copy of the inherited socket."""
     port = free_port()
-    p = activated("127.0.0.1:%d" % port)
+    p = activated("127.0.0.1:%d" % port, "--threads", 2)
     try:
         p.wait_for(r"Listening on 127\.0\.0\.1:%d" % port)  # the tool, before it execs revd
         # It execs revd at the first connection, which revd must then accept.
         assert exchange(port, b"activated") == b"detavitca"
         p.wait_for(r"listening on 127\.0\.0\.1:%d \(fd 3 from systemd socket activation\)" % port)
-        assert exchange(port, b"again") == b"niaga"
+        for i in range(20):
+            assert exchange(port, b"again %d" % i) == (b"again %d" % i)[::-1]
         assert "listening on 127.0.0.1:7342" not in p.log()
     finally:
         clean_exit(p)
