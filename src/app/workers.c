@@ -55,7 +55,7 @@ static void worker_run(void *arg) {
   uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
-/* Everything but the thread: a loop, a server listening, the stop handle. */
+/* On addr, or on a copy of the inherited socket fd. */
 static int worker_listen(struct worker *w, const struct sockaddr *addr, int fd) {
   if (fd < 0)
     return revd_server_listen(w->srv, addr);
@@ -65,6 +65,7 @@ static int worker_listen(struct worker *w, const struct sockaddr *addr, int fd) 
   return revd_server_listen_fd(w->srv, copy);
 }
 
+/* Everything but the thread: a loop, a server listening, the stop handle. */
 static int worker_init(struct worker *w, const revd_options_t *opts, const struct sockaddr *addr,
                        int fd) {
   int r = uv_loop_init(&w->loop);
