@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "internal.h"
@@ -328,14 +329,26 @@ void revd__conn_start(struct conn *c) {
 
 /* Exchanges under way may finish within drain_timeout_ms; connections owed
  * nothing get a lingering close, so no client sees a reset. */
+/* Is a message waiting in the socket, not yet read? */
+static int message_waiting(struct conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  return uv_fileno(&c->h.handle, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Exchanges under way may finish within drain_timeout_ms: a message begun,
+ * or (in a mode whose client sends its message at once) one that has
+ * arrived but was not read yet.  Connections owed nothing get a lingering
+ * close, so no client sees a reset. */
 void revd__conn_wind_down(struct conn *c) {
   revd_server_t *srv = conn_server(c);
   int owed = c->phase == CONN_REPLYING ||
-             (c->phase == CONN_READING && srv->proto->owes_reply(c));
-  if (!owed)
-    revd__conn_linger(c);
-  else
+             (c->phase == CONN_READING &&
+              (srv->proto->owes_reply(c) || (srv->proto->sends_at_once && message_waiting(c))));
+  if (owed)
     revd__conn_deadline(c, 1, srv->opts.drain_timeout_ms ? srv->opts.drain_timeout_ms : 1);
+  else
+    revd__conn_linger(c);
 }
 
 void revd__conn_free_all(revd_server_t *srv) {

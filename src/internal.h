@@ -49,7 +49,9 @@ struct revd__proto {
   int (*owes_reply)(const struct conn *c);
   /* Frees what the mode holds for c; c is closing (or being reused). */
   void (*release)(struct conn *c);
-  unsigned nodelay : 1; /* interactive: replies must not wait for an ACK */
+  unsigned nodelay : 1;       /* interactive: replies must not wait for an ACK */
+  unsigned sends_at_once : 1; /* a client sends its one message as it connects: input
+                                 waiting at wind-down is a message owed a reply */
 };
 
 extern const struct revd__proto revd__proto_chunk;
@@ -187,6 +189,7 @@ void revd__budget_give(revd_server_t *srv, size_t n);
 /* Server close: owed exchanges may finish within drain_timeout_ms; the rest
  * get a lingering close. */
 void revd__conn_wind_down(struct conn *c);
+
 /* Arms the one timer for the earliest deadline. */
 void revd__timer_arm(revd_server_t *srv);
 /* Puts c at the tail of `lingering` (or `active`) with a deadline ms from

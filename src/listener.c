@@ -163,6 +163,18 @@ static int set_defer_accept(revd_server_t *srv) {
   return r;
 }
 
+/* An inherited socket keeps a setting its owner made (systemd's
+ * DeferAcceptSec=); one without gets revd's. */
+static int set_defer_accept_inherited(revd_server_t *srv) {
+  int seconds = 0;
+  socklen_t len = sizeof seconds;
+  uv_os_fd_t fd;
+  if (uv_fileno(&srv->listener.h.handle, &fd) == 0 &&
+      getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, &len) == 0 && seconds > 0)
+    return 0;
+  return set_defer_accept(srv);
+}
+
 int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr) {
   struct listener *l = &srv->listener;
   int r = uv_tcp_init_ex(srv->loop, &l->h.tcp, addr->sa_family);
@@ -263,5 +275,8 @@ int revd__listen_fd(revd_server_t *srv, uv_os_sock_t fd) {
   if ((r = uv_tcp_init(srv->loop, &l->h.tcp)) != 0)
     return r;
   listener_opened(srv, LISTENER_TCP);
-  return listener_start(srv, uv_tcp_open(&l->h.tcp, fd));
+  r = uv_tcp_open(&l->h.tcp, fd);
+  if (r == 0)
+    r = set_defer_accept_inherited(srv);
+  return listener_start(srv, r);
 }

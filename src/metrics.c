@@ -84,7 +84,15 @@ int revd_stats_format(const revd_stats_t *st, char *buf, size_t size) {
       return UV_ENOBUFS;
     used += (size_t)n;
   }
-  return (int)used;
+  /* The version that runs, as Prometheus' own *_build_info metrics give it. */
+  int n = snprintf(buf + used, size - used,
+                   "# HELP revd_build_info The running librevd's version (the value is 1).\n"
+                   "# TYPE revd_build_info gauge\n"
+                   "revd_build_info{version=\"%s\"} 1\n",
+                   revd_version());
+  if (n < 0 || (size_t)n >= size - used)
+    return UV_ENOBUFS;
+  return (int)(used + (size_t)n);
 }
 
 /* ---- one scrape connection -------------------------------------------- */
@@ -113,14 +121,21 @@ static void response_written(uv_write_t *req, int status) {
   scrape_close(req->data);
 }
 
+/* Only a 200 carries the exposition format; errors are plain text, so a
+ * scraper never parses "try /metrics" as metrics. */
+#define EXPOSITION_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+
 static int format_response(struct scrape *s, int code, const char *reason, const char *body,
                            size_t body_len) {
   int n = snprintf(s->response, sizeof s->response,
                    "HTTP/1.1 %d %s\r\n"
-                   "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+                   "Content-Type: %s\r\n"
+                   "%s"
                    "Content-Length: %zu\r\n"
                    "Connection: close\r\n\r\n",
-                   code, reason, body_len);
+                   code, reason, code == 200 ? EXPOSITION_TYPE : TEXT_TYPE,
+                   code == 405 ? "Allow: GET, HEAD\r\n" : "", body_len);
   if (n < 0 || (size_t)n + body_len > sizeof s->response)
     return -1;
   memcpy(s->response + n, body, body_len);
@@ -148,7 +163,7 @@ static void respond_text(struct scrape *s, int code, const char *reason, const c
 
 static void serve_request(struct scrape *s) {
   if (s->parser.method != HTTP_GET && s->parser.method != HTTP_HEAD) {
-    respond_text(s, 405, "Method Not Allowed", "only GET\n");
+    respond_text(s, 405, "Method Not Allowed", "only GET and HEAD\n");
     return;
   }
   char *query = memchr(s->url, '?', s->url_len);

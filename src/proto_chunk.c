@@ -61,4 +61,5 @@ const struct revd__proto revd__proto_chunk = {
     .owes_reply = chunk_owes_reply,
     .release = chunk_release,
     .nodelay = 0,
+    .sends_at_once = 1,
 };

@@ -1,6 +1,8 @@
 #include "workers.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Counters cross threads only as copies under a lock, once a second:
  * the servers themselves stay single-threaded and lock-free. */
@@ -53,8 +55,19 @@ static void worker_run(void *arg) {
   uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
+/* On addr, or on a copy of the inherited socket fd. */
+static int worker_listen(struct worker *w, const struct sockaddr *addr, int fd) {
+  if (fd < 0)
+    return revd_server_listen(w->srv, addr);
+  int copy = dup(fd); /* the server owns and closes what it is given, even on failure */
+  if (copy < 0)
+    return uv_translate_sys_error(errno);
+  return revd_server_listen_fd(w->srv, copy);
+}
+
 /* Everything but the thread: a loop, a server listening, the stop handle. */
-static int worker_init(struct worker *w, const revd_options_t *opts, const struct sockaddr *addr) {
+static int worker_init(struct worker *w, const revd_options_t *opts, const struct sockaddr *addr,
+                       int fd) {
   int r = uv_loop_init(&w->loop);
   if (r != 0)
     return r;
@@ -68,7 +81,7 @@ static int worker_init(struct worker *w, const revd_options_t *opts, const struc
     uv_close((uv_handle_t *)&w->publish, NULL);
   } else if ((r = revd_server_new(&w->loop, opts, &w->srv)) != 0) {
     server_closed_cb(NULL, w);
-  } else if ((r = revd_server_listen(w->srv, addr)) != 0) {
+  } else if ((r = worker_listen(w, addr, fd)) != 0) {
     stop_cb(&w->stop); /* a failed listen still needs the close */
   }
   if (r != 0) {
@@ -78,7 +91,7 @@ static int worker_init(struct worker *w, const revd_options_t *opts, const struc
   return r;
 }
 
-int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr,
+int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr, int fd,
                   struct workers **out) {
   struct workers *ws = calloc(1, sizeof *ws + count * sizeof ws->w[0]);
   if (!ws)
@@ -90,7 +103,7 @@ int workers_start(unsigned count, const revd_options_t *opts, const struct socka
   }
   for (unsigned i = 0; i < count && r == 0; i++) {
     ws->w[i].lock = &ws->lock;
-    r = worker_init(&ws->w[i], opts, addr);
+    r = worker_init(&ws->w[i], opts, addr, fd);
     if (r == 0 && (r = uv_thread_create(&ws->w[i].thread, worker_run, &ws->w[i])) != 0) {
       stop_cb(&ws->w[i].stop); /* not running yet: close it from here */
       uv_run(&ws->w[i].loop, UV_RUN_DEFAULT);

@@ -9,9 +9,11 @@
 struct workers;
 
 /* Starts `count` threads, each with a server built from *opts listening on
- * addr (already bound by the main server with reuse_port set).  Returns 0
- * with *out set, or a negative UV_E* code after cleaning up what started. */
-int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr,
+ * addr (already bound by the main server with reuse_port set) or, when fd
+ * is not -1, on a dup() of the listening socket fd (one inherited from
+ * systemd; the threads then take turns accepting on it).  Returns 0 with
+ * *out set, or a negative UV_E* code after cleaning up what started. */
+int workers_start(unsigned count, const revd_options_t *opts, const struct sockaddr *addr, int fd,
                   struct workers **out);
 
 /* Asks every worker to close its server (each finishes its exchanges in

@@ -415,3 +415,14 @@ void timed_reply_cb(int status, const char *what, const char *reply, size_t len,
   t->len = len;
   t->took = now_ms() - t->started;
 }
+
+int is_log_line(const char *text, const char *level, const char *msg) {
+  char want[512];
+  int pid_end = 0;
+  /* 2026-11-27T22:57:23.123+00:00 revd[1234] */
+  if (strlen(text) < 30 || text[4] != '-' || text[10] != 'T' || text[19] != '.' ||
+      sscanf(text + 29, " revd[%*d]%n", &pid_end) != 0 || pid_end == 0)
+    return 0;
+  snprintf(want, sizeof want, " %s: %s\n", level, msg);
+  return strcmp(text + 29 + pid_end, want) == 0;
+}

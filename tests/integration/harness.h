@@ -60,6 +60,10 @@ ssize_t recv_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 /* A port on 127.0.0.1 where nothing listens (bound and released). */
 int unused_port(void);
 
+/* Nonzero when text is exactly one revd log line at `level` saying msg:
+ * "2026-11-27T22:57:23.123+00:00 revd[PID] LEVEL: MSG\n" (see src/app/log.h). */
+int is_log_line(const char *text, const char *level, const char *msg);
+
 /* Milliseconds on a monotonic clock. */
 double now_ms(void);
 

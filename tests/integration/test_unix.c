@@ -33,11 +33,11 @@ static void revd_unix_path_too_long_fails_and_leaves_no_file(void **state) {
   (void)state;
   char path[256], want[512];
   long_socket_path(path, sizeof path);
-  snprintf(want, sizeof want, "revd: listen %s: name too long\n", path);
+  snprintf(want, sizeof want, "listen %s: name too long", path);
   const char *argv[] = {bin_path("REVD_BIN"), "--unix", path, NULL};
   struct run_result r;
   int status = run_program(argv, NULL, 0, 3000, &r); /* the bug: it ran on a truncated path */
-  if (status != 1 || strcmp(r.err, want) != 0)
+  if (status != 1 || !is_log_line(r.err, "error", want))
     fail_msg("revd --unix LONG: exit %d (-1: still running after 3 s), stderr: %s", status, r.err);
   assert_int_equal(tmpdir_entries(), 0);
 }
