@@ -86,18 +86,27 @@ class Revd:
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Signals revd and waits for it; returns its exit status."""
         self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout):
+        """Waits for revd to exit; returns its exit status."""
         try:
             status = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-            raise AssertionError("revd did not exit within %d s of signal %d" % (timeout, sig))
+            raise AssertionError("revd did not exit within %d s:\n%s" % (timeout, self.text()))
         self.reader.join(5)
         return status
 
     def stop_ok(self, timeout=20):
         """SIGTERM; revd must exit 0.  Returns the counters of its stop line."""
-        status = self.stop(timeout=timeout)
+        self.proc.send_signal(signal.SIGTERM)
+        return self.exit_ok(timeout)
+
+    def exit_ok(self, timeout=20):
+        """revd, already signalled, must exit 0.  Returns its stop line's counters."""
+        status = self.wait(timeout)
         assert status == 0, "revd exited %d after SIGTERM:\n%s" % (status, self.text())
         return self.stats()
 
@@ -220,6 +229,17 @@ class Reply:
                                            "(the client takes it for complete)" % (len(got), len(want)))
             return "complete"
         return "error" if self.end == "reset" else "open"
+
+
+def eof_request(port, size, rcvbuf=64 * 1024):
+    """Sends an eof-mode message of `size` bytes and half-closes; returns
+    (a Reply to read, the reply expected).  The client's receive buffer is
+    small so the reply waits in revd, not in the client's kernel."""
+    msg = payload(size)
+    s = connect(port, rcvbuf=rcvbuf)
+    s.sendall(msg)
+    s.shutdown(socket.SHUT_WR)
+    return Reply(s), msg[::-1]
 
 
 def exchange(port, mode, msg, timeout=10):

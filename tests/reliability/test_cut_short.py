@@ -7,21 +7,9 @@ client must see an error (a reset: ECONNRESET), never a clean EOF after a
 part of the reply; and revd counts it (cut_short in its stop line).
 """
 import signal
-import socket
 import time
 
-from revdtest import MiB, Reply, Revd, connect, main, payload, revd_help
-
-
-def eof_request(port, size):
-    """Sends an eof-mode message of `size` bytes and half-closes; returns
-    (a Reply to read, the reply expected).  The client's receive buffer is
-    small so the reply waits in revd, not in the client's kernel."""
-    msg = payload(size)
-    s = connect(port, rcvbuf=64 * 1024)
-    s.sendall(msg)
-    s.shutdown(socket.SHUT_WR)
-    return Reply(s), msg[::-1]
+from revdtest import MiB, Revd, eof_request, main, revd_help
 
 
 def case_drain():
@@ -38,9 +26,7 @@ def case_drain():
         r.read(timeout=5)  # revd gave up: the rest of what reached us, then the end
         print("client read %d of %d bytes, then %s" % (len(r.data), len(want), r.end))
         assert r.check(want) == "error", "the reply was not cut at the drain timeout"
-        status = d.stop(timeout=drain_s + 10)
-        assert status == 0, "revd exited %d" % status
-        st = d.stats()
+        st = d.exit_ok(drain_s + 10)
         assert st["cut_short"] >= 1, "the cut reply is not counted: %s" % st
 
 
