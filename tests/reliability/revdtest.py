@@ -290,6 +290,23 @@ def line_session(port, lines, interval=0, timeout=10):
         return len(lines)
 
 
+def random_exchange(port, mode, rng):
+    """One exchange of a random size in `mode`.  Returns (outcome, replies):
+    outcome is Reply.check's or 'refused'; replies is how many came back
+    whole (line mode: up to 20 lines on one connection, each a reply)."""
+    if mode == "line":
+        lines = [payload(rng.randint(0, 2000), rng.random()).replace(b"\n", b".") + b"\n"
+                 for _ in range(rng.randint(1, 20))]
+        try:
+            answered = line_session(port, lines)
+        except ConnectionRefusedError:
+            return "refused", 0
+        return "complete" if answered == len(lines) else "error", answered
+    size = rng.randint(1, 16 * 1024) if mode == "chunk" else rng.randint(0, 2 * MiB)
+    outcome = exchange(port, mode, payload(size, rng.random()))[1]
+    return outcome, int(outcome == "complete")
+
+
 def in_threads(fn, n):
     """Runs fn(i) in n threads; returns their results; re-raises the first failure."""
     results, errors = [None] * n, []

@@ -12,7 +12,7 @@ import time
 from revdtest import MiB, Revd, eof_request, main, revd_help
 
 
-def case_drain():
+def case_cut_short_drain():
     # --drain-timeout is being plumbed into revd; until then the library's
     # default drain bound (drain_timeout_ms, 5000 ms) applies.
     has_flag = "--drain-timeout" in revd_help()
@@ -30,7 +30,7 @@ def case_drain():
         assert st["cut_short"] >= 1, "the cut reply is not counted: %s" % st
 
 
-def case_idle():
+def case_cut_short_idle():
     with Revd("--mode", "eof", "--idle-timeout", 2000) as d:
         r, want = eof_request(d.port, 32 * MiB)
         r.read(seconds=3, rate=8 * 1024)  # a slow reader ...

@@ -33,7 +33,7 @@ def case_slow_reader():
         assert st["timeouts"] == 0, "a live reader was timed out: %s" % st
 
 
-def case_stall():
+def case_loop_stall():
     # 8 line clients, a line every 0.5 s each; revd stopped for 2.5 s (the
     # timeout is 1 s) in the middle; their lines wait in the sockets.
     clients, lines = 8, 12

@@ -32,7 +32,7 @@ def case_rss_returns():
         d.stop_ok()
 
 
-def case_budget():
+def case_max_buffered():
     require_flag("--max-buffered", 5)
     budget, size = 16 * MiB, 4 * MiB
     with Revd("--mode", "eof", "--max-buffered", budget) as d:

@@ -15,8 +15,8 @@ import socket
 import threading
 import time
 
-from revdtest import (MiB, Reply, Revd, connect, eof_request, exchange, in_threads, line_session, main,
-                      payload)
+from revdtest import (MiB, Reply, Revd, connect, eof_request, in_threads, main, payload,
+                      random_exchange)
 
 
 def case_drain_counted():
@@ -52,20 +52,6 @@ def case_sigterm_unread():
             d.exit_ok()
 
 
-def one_exchange(port, mode, rng):
-    """One exchange of a random size; returns its outcome (Reply.check's)."""
-    if mode == "line":
-        lines = [payload(rng.randint(0, 2000), rng.random()).replace(b"\n", b".") + b"\n"
-                 for _ in range(rng.randint(1, 20))]
-        try:
-            answered = line_session(port, lines)
-        except ConnectionRefusedError:
-            return "refused"
-        return "complete" if answered == len(lines) else "error"
-    size = rng.randint(1, 16 * 1024) if mode == "chunk" else rng.randint(0, 2 * MiB)
-    return exchange(port, mode, payload(size, rng.random()))[1]
-
-
 def sigterm_load(mode):
     with Revd("--mode", mode) as d:
         signalled = threading.Event()
@@ -75,7 +61,7 @@ def sigterm_load(mode):
             seen = {}
             end = time.monotonic() + 10
             while time.monotonic() < end:
-                outcome = one_exchange(d.port, mode, rng)
+                outcome = random_exchange(d.port, mode, rng)[0]
                 seen[outcome] = seen.get(outcome, 0) + 1
                 if outcome == "refused" and signalled.is_set():
                     break  # the listener is gone
