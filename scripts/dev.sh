@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the build and the tests need.
 PACKAGES=(gcc g++ clang meson ninja-build pkg-config libuv1-dev libcmocka-dev
           libutf8proc-dev libhttp-parser-dev libclang-rt-14-dev python3
-          gnuplot-nox unicode-data groff-base)
+          gnuplot-nox unicode-data groff-base gcovr valgrind)
 
 install_missing() {
   local missing=()
