@@ -19,7 +19,9 @@ ALLOWANCE_KIB = 8 * 1024
 
 def case_rss_returns():
     with Revd("--mode", "eof") as d:
-        for rnd in range(3):  # 4 clients at once, 16 MiB each, three times
+        if not CHECK_RSS:
+            print("RSS is not checked under AddressSanitizer: only the exchanges are")
+        for rnd in range(2):  # 4 clients at once, 16 MiB each, twice
             outcomes = in_threads(lambda i: exchange(d.port, "eof", payload(16 * MiB, rnd * 4 + i),
                                                      timeout=30)[1], 4)
             assert outcomes == ["complete"] * 4, outcomes
@@ -41,7 +43,11 @@ def case_max_buffered():
             Returns (socket, Reply, message) or None if revd refused the input."""
             msg = payload(size, i)
             s = connect(d.port, rcvbuf=16 * 1024, timeout=10)
-            if not send_all(s, msg):
+            try:
+                sent = send_all(s, msg)
+            except socket.timeout:
+                raise AssertionError("revd neither read nor refused a client's input for 10 s")
+            if not sent:
                 s.close()
                 return None
             try:
