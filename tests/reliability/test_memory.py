@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """revd's memory (issue #11, defects 4 and 5).
 
-- Memory returns after eof-mode load: once big exchanges are over, an idle
-  revd's RSS is back within 20% of its starting RSS plus 8 MiB.
+- Memory returns after eof-mode load: once big exchanges (and small ones
+  among them) are over, an idle revd's RSS is back within 20% of its
+  starting RSS plus 8 MiB.
 - --max-buffered BYTES bounds what all connections hold together: clients
   that never read their big replies can not push revd past it; past it new
   input is refused (the connection closed, counted over_budget), while the
@@ -21,10 +22,16 @@ def case_rss_returns():
     with Revd("--mode", "eof") as d:
         if not CHECK_RSS:
             print("RSS is not checked under AddressSanitizer: only the exchanges are")
-        for rnd in range(2):  # 4 clients at once, 16 MiB each, twice
-            outcomes = in_threads(lambda i: exchange(d.port, "eof", payload(16 * MiB, rnd * 4 + i),
-                                                     timeout=30)[1], 4)
-            assert outcomes == ["complete"] * 4, outcomes
+        def client(i):
+            """4 clients with 16 MiB each; 4 small ones come and go meanwhile."""
+            if i < 4:
+                return exchange(d.port, "eof", payload(16 * MiB, rnd * 8 + i), timeout=30)[1]
+            time.sleep(0.05 * (i - 3))
+            return exchange(d.port, "eof", payload(1000, rnd * 8 + i))[1]
+
+        for rnd in range(2):
+            outcomes = in_threads(client, 8)
+            assert outcomes == ["complete"] * 8, outcomes
             print("round %d: revd RSS %d KiB" % (rnd, d.rss_kib()))
         limit = d.start_rss * 1.2 + ALLOWANCE_KIB
         returned = wait_until(lambda: d.rss_kib() <= limit, 2)
