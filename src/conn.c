@@ -53,7 +53,7 @@ void revd__conn_close(struct conn *c) {
 static void conn_reset(struct conn *c) {
   uv_os_fd_t fd;
   struct linger reset = {1, 0};
-  if (conn_server(c)->listener.kind == LISTENER_TCP && uv_fileno(&c->h.handle, &fd) == 0)
+  if (c->h.handle.type == UV_TCP && uv_fileno(&c->h.handle, &fd) == 0)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   revd__conn_close(c);
 }
@@ -320,7 +320,7 @@ void revd__conn_start(struct conn *c) {
   srv->stats.accepted++;
   c->phase = CONN_READING;
   revd__conn_deadline(c, 0, srv->opts.idle_timeout_ms);
-  if (srv->proto->nodelay && srv->listener.kind == LISTENER_TCP)
+  if (srv->proto->nodelay && c->h.handle.type == UV_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);
   read_at_once(c);
   if (c->phase == CONN_READING && !c->reading && !c->read_paused && !c->input_eof)

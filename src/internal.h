@@ -122,6 +122,7 @@ struct listener {
   char *unix_path;          /* a socket file we created: removed at close */
   union revd__handle spare; /* takes and closes a connection there is no memory for */
   int spare_busy, accept_stalled;
+  uint64_t fd_ceiling;      /* accepted fds from here on are refused (listener.c) */
 };
 
 struct revd_server {

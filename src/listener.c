@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +15,7 @@
 #include "internal.h"
 
 #define DEFER_SECONDS 1 /* how long the kernel holds a silent client (TCP_DEFER_ACCEPT) */
+#define FD_RESERVE 8    /* fds kept free below RLIMIT_NOFILE */
 
 static void connection_cb(uv_stream_t *listener, int status);
 
@@ -58,12 +60,30 @@ static void reject_without_memory(revd_server_t *srv) {
 
 /* ---- accepting ------------------------------------------------------------ */
 
-/* libuv could not accept: at the fd limit (EMFILE, ENFILE) it accepts and
- * closes what waits, so those clients see a close; count it, so an
- * operator sees it happening. */
+/* libuv could not accept (EMFILE, ENFILE: the fd limit was reached
+ * elsewhere in the process first): count it, so an operator sees it. */
 static void accept_failed(revd_server_t *srv, int status) {
   if (status == UV_EMFILE || status == UV_ENFILE)
     count_rejected(srv, &srv->stats.rejected_fd_limit);
+}
+
+/* At the fd limit libuv accepts and closes what waits (its reserve-fd
+ * trick) and says nothing, so those clients would vanish uncounted.  revd
+ * stops short of it: a connection whose fd comes within FD_RESERVE of
+ * RLIMIT_NOFILE (fds are handed out lowest first, so that many are open)
+ * is closed at once and counted, and the reserve stays for the rest of
+ * the process (metrics scrapes, logs, the next accept).  The limit is read
+ * when listening starts. */
+static int past_fd_limit(struct conn *c) {
+  uv_os_fd_t fd;
+  return uv_fileno(&c->h.handle, &fd) == 0 && (uint64_t)fd >= conn_server(c)->listener.fd_ceiling;
+}
+
+static uint64_t fd_ceiling(void) {
+  struct rlimit lim;
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+    return UINT64_MAX;
+  return lim.rlim_cur > FD_RESERVE ? (uint64_t)lim.rlim_cur - FD_RESERVE : 0;
 }
 
 static void connection_cb(uv_stream_t *listener, int status) {
@@ -80,6 +100,11 @@ static void connection_cb(uv_stream_t *listener, int status) {
     return;
   }
   if (uv_accept(listener, &c->h.stream) != 0) {
+    revd__conn_discard_new(c);
+    return;
+  }
+  if (past_fd_limit(c)) {
+    count_rejected(srv, &srv->stats.rejected_fd_limit);
     revd__conn_discard_new(c);
     return;
   }
@@ -120,6 +145,7 @@ static void listener_opened(revd_server_t *srv, enum listener_kind kind) {
   struct listener *l = &srv->listener;
   l->kind = kind;
   l->open = 1;
+  l->fd_ceiling = fd_ceiling();
   srv->handles_open++;
   srv->conn_size = offsetof(struct conn, h) +
                    (kind == LISTENER_UNIX ? sizeof(uv_pipe_t) : sizeof(uv_tcp_t));

@@ -25,7 +25,7 @@ static const struct event {
     {offsetof(revd_stats_t, rejected_max_conns), LOG_INFO, "rejected by --max-conns"},
     {offsetof(revd_stats_t, rejected_per_ip), LOG_INFO, "rejected by --max-conns-per-ip"},
     {offsetof(revd_stats_t, rejected_no_memory), LOG_INFO, "rejected for lack of memory"},
-    {offsetof(revd_stats_t, rejected_fd_limit), LOG_INFO,
+    {offsetof(revd_stats_t, rejected_fd_limit), LOG_WARN,
      "rejected for lack of file descriptors (raise ulimit -n or LimitNOFILE=)"},
 };
 

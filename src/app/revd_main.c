@@ -31,10 +31,9 @@ struct daemon {
   struct workers *workers; /* --threads: the loops beyond this one */
   revd_metrics_t *metrics;
   struct monitor monitor;
-  revd_stats_t final;      /* the main loop's counters when the stop signal came (or the
-                              drain ran out): a closed server has none to read */
+  revd_stats_t final;      /* the main loop's servers' counters as each closed */
+  uint64_t cut_before_stop; /* cut_short when the stop signal came */
   uv_signal_t sigint, sigterm, sighup, sigusr1;
-  uv_timer_t drain_timer;  /* --drain-timeout, from the stop signal */
   uint64_t stop_started;   /* uv_now() at the stop signal */
   int stopping;
 };
@@ -67,20 +66,34 @@ static void close_daemon_handles(struct daemon *d) {
   handle_close((uv_handle_t *)&d->sigterm);
   handle_close((uv_handle_t *)&d->sighup);
   handle_close((uv_handle_t *)&d->sigusr1);
-  handle_close((uv_handle_t *)&d->drain_timer);
   monitor_close(&d->monitor);
 }
 
+/* Says how the drain went, from the counters the servers closed with. */
+static void log_drain(const struct daemon *d) {
+  unsigned long long cut = (unsigned long long)(d->final.cut_short - d->cut_before_stop);
+  unsigned long long took = (unsigned long long)(uv_now((uv_loop_t *)&d->loop) - d->stop_started);
+  if (cut == 0)
+    log_at(LOG_INFO, "drained: every exchange in flight finished in %llu ms", took);
+  else
+    log_at(LOG_WARN, "drain timeout (%u ms): %llu connections cut short",
+           d->cfg.opts.drain_timeout_ms, cut);
+}
+
+/* A server is still readable in its close callback: its counters now
+ * include every exchange finished during the drain. */
 static void server_closed_cb(revd_server_t *srv, void *arg) {
   struct daemon *d = arg;
+  revd_stats_t st;
+  revd_server_stats(srv, &st);
+  revd_stats_add(&d->final, &st);
   for (unsigned i = 0; i < d->nsrv; i++)
     if (d->srv[i] == srv)
       d->srv[i] = NULL;
   if (--d->open_srv > 0)
     return;
-  if (d->stopping && uv_is_active((uv_handle_t *)&d->drain_timer))
-    log_at(LOG_INFO, "drained: every exchange in flight finished in %llu ms",
-           (unsigned long long)(uv_now(&d->loop) - d->stop_started));
+  if (d->stopping)
+    log_drain(d);
   close_daemon_handles(d);
 }
 
@@ -94,21 +107,6 @@ static void close_servers(struct daemon *d) {
       revd_server_close(d->srv[i], server_closed_cb, d);
   if (d->open_srv == 0)
     close_daemon_handles(d);
-}
-
-/* The drain ran out: the library cuts what is left short now.  Started
- * after revd_server_close(), so for the same deadline this runs after the
- * library's timer, before the connections' close callbacks: `active` still
- * counts the connections being cut (and any still in a lingering close). */
-static void drain_timeout_cb(uv_timer_t *t) {
-  struct daemon *d = t->data;
-  revd_stats_t st;
-  memset(&st, 0, sizeof st);
-  collect_stats(&st, d);
-  memset(&d->final, 0, sizeof d->final);
-  collect_main(d, &d->final); /* workers_join() adds the workers' */
-  log_at(LOG_WARN, "drain timeout (%u ms): %llu connections cut short",
-         d->cfg.opts.drain_timeout_ms, (unsigned long long)st.active);
 }
 
 static const char *signal_name(int signum) {
@@ -126,16 +124,17 @@ static void stop(struct daemon *d, int signum) {
   log_at(LOG_INFO, "%s: closing (exchanges in flight may finish within %u ms)", signal_name(signum),
          d->cfg.opts.drain_timeout_ms);
   notify("STOPPING=1");
-  memset(&d->final, 0, sizeof d->final);
-  collect_main(d, &d->final); /* workers_join() adds the workers' */
+  revd_stats_t now;
+  memset(&now, 0, sizeof now);
+  collect_main(d, &now);
+  d->cut_before_stop = now.cut_short;
+  memset(&d->final, 0, sizeof d->final); /* filled as the servers close */
   workers_request_stop(d->workers);
   if (d->metrics)
     revd_metrics_close(d->metrics, NULL, NULL);
   d->metrics = NULL;
   d->stop_started = uv_now(&d->loop);
   close_servers(d);
-  if (d->open_srv > 0)
-    uv_timer_start(&d->drain_timer, drain_timeout_cb, d->cfg.opts.drain_timeout_ms, 0);
 }
 
 static void signal_cb(uv_signal_t *sig, int signum) {
@@ -172,9 +171,6 @@ static int start_signals(struct daemon *d) {
     r = start_signal(d, &d->sighup, SIGHUP);
   if (r == 0)
     r = start_signal(d, &d->sigusr1, SIGUSR1);
-  if (r == 0)
-    r = uv_timer_init(&d->loop, &d->drain_timer);
-  d->drain_timer.data = d;
   if (r != 0)
     log_at(LOG_ERROR, "signals: %s", revd_strerror(r));
   return r;

@@ -36,8 +36,12 @@ static void publish(struct worker *w) {
 
 static void publish_cb(uv_timer_t *t) { publish(t->data); }
 
+/* The final counters, exchanges finished during the drain included: the
+ * server is still readable inside its close callback. */
 static void server_closed_cb(revd_server_t *srv, void *arg) {
   struct worker *w = arg;
+  publish(w);
+  w->srv = NULL;
   (void)srv;
   uv_close((uv_handle_t *)&w->stop, NULL); /* the loop is empty after these */
   uv_close((uv_handle_t *)&w->publish, NULL);
@@ -46,7 +50,6 @@ static void server_closed_cb(revd_server_t *srv, void *arg) {
 /* On the worker's own thread: the only place its server is touched. */
 static void stop_cb(uv_async_t *async) {
   struct worker *w = async->data;
-  publish(w);
   revd_server_close(w->srv, server_closed_cb, w);
 }
 

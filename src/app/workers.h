@@ -25,7 +25,7 @@ void workers_request_stop(struct workers *w);
 void workers_collect(struct workers *w, revd_stats_t *total);
 
 /* Waits for every worker thread, adds the counters each had when it was
- * asked to stop into *total (may be NULL), and frees everything.  NULL is fine. */
+ * stopped (its server closed) into *total (may be NULL), and frees everything.  NULL is fine. */
 void workers_join(struct workers *w, revd_stats_t *total);
 
 #endif
