@@ -46,8 +46,8 @@ void revd__reverse_bytes_c(char *buf, size_t len);
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define REVD__REVERSE_X86 1
-void revd__reverse_bytes_ssse3(char *buf, size_t len); /* pshufb, 16 bytes a step */
-void revd__reverse_bytes_avx2(char *buf, size_t len);  /* vpshufb + vpermq, 32 bytes a step */
+void revd__reverse_bytes_ssse3(char *buf, size_t len); /* pshufb: 16 bytes from each end a step */
+void revd__reverse_bytes_avx2(char *buf, size_t len);  /* vpshufb + vpermq: 64 from each end */
 #else
 #define REVD__REVERSE_X86 0
 #endif
