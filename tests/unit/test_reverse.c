@@ -308,8 +308,10 @@ static void test_bytes_impls_random_offsets(void **state) {
       memcpy(buf + off, in, len);
       bytes_reversed(in, len, want);
       impls[k].fn(buf + off, len);
-      if (memcmp(buf + off, want, len) != 0)
+      if (memcmp(buf + off, want, len) != 0) {
+        print_message("%s: length %zu at offset %zu\n", impls[k].name, len, off);
         FAIL_WITH_SEED(seed, round, "bytes: an implementation is not the byte reversal");
+      }
       free(buf);
       free(want);
     }
