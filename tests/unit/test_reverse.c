@@ -231,6 +231,94 @@ static void test_bytes_64k(void **state) {
   free(want);
 }
 
+/* ---- byte implementations (plain C, SSSE3, AVX2) ------------------------- */
+
+#define GUARD 64
+#define ROUNDS_IMPLS 500
+
+/* Runs impl and the plain C reversal on copies of in[0..len) placed `off`
+ * bytes into guarded buffers; they must agree, and neither may touch a
+ * byte outside [off, off + len). */
+static void check_impl_against_c(const revd__reverse_impl_t *impl, const char *in, size_t len,
+                                 size_t off) {
+  size_t size = off + len + GUARD;
+  char *got = malloc(size), *want = malloc(size);
+  assert_true(got && want);
+  memset(got, 0x5A, size);
+  memset(want, 0x5A, size);
+  memcpy(got + off, in, len);
+  memcpy(want + off, in, len);
+  impl->fn(got + off, len);
+  revd__reverse_bytes_c(want + off, len);
+  if (memcmp(got, want, size) != 0)
+    fail_msg("%s: differs from plain C at length %zu, offset %zu", impl->name, len, off);
+  free(got);
+  free(want);
+}
+
+/* The implementations this CPU runs; the plain C one, always last, is among
+ * them.  The dispatcher is tested as one more implementation. */
+static size_t usable_impls(revd__reverse_impl_t *out, size_t max) {
+  size_t n = 0;
+  const revd__reverse_impl_t *impl;
+  for (size_t i = 0; (impl = revd__reverse_impl(i)) != NULL; i++) {
+    assert_non_null(impl->fn);
+    if (impl->usable() && n < max)
+      out[n++] = *impl;
+    if (revd__reverse_impl(i + 1) == NULL) {
+      assert_string_equal(impl->name, "c");
+      assert_true(impl->usable());
+    }
+  }
+  if (n < max)
+    out[n++] = (revd__reverse_impl_t){"dispatched", revd__reverse_bytes, NULL};
+  return n;
+}
+
+static void test_bytes_impls_every_length(void **state) {
+  (void)state;
+  revd__reverse_impl_t impls[8];
+  size_t n = usable_impls(impls, 8);
+  char *in = malloc(4096);
+  assert_non_null(in);
+  for (size_t i = 0; i < 4096; i++)
+    in[i] = (char)(i * 131 + (i >> 7));
+  for (size_t k = 0; k < n; k++) {
+    print_message("bytes: checking %s\n", impls[k].name);
+    for (size_t len = 0; len <= 4096; len++)
+      check_impl_against_c(&impls[k], in + (4096 - len), len, len % 61);
+  }
+  free(in);
+}
+
+static void test_bytes_impls_random_offsets(void **state) {
+  (void)state;
+  revd__reverse_impl_t impls[8];
+  size_t n = usable_impls(impls, 8);
+  uint64_t seed = rng = test_seed();
+  for (int round = 0; round < ROUNDS_IMPLS; round++) {
+    size_t len = below(round % 8 ? 8192 : 300000), off = below(64);
+    char *in = malloc(len + 1);
+    assert_non_null(in);
+    for (size_t i = 0; i < len; i++)
+      in[i] = (char)next_random();
+    for (size_t k = 0; k < n; k++) {
+      char *buf = malloc(off + len + 1), *want = malloc(len + 1);
+      assert_true(buf && want);
+      memcpy(buf + off, in, len);
+      bytes_reversed(in, len, want);
+      impls[k].fn(buf + off, len);
+      if (memcmp(buf + off, want, len) != 0) {
+        print_message("%s: length %zu at offset %zu\n", impls[k].name, len, off);
+        FAIL_WITH_SEED(seed, round, "bytes: an implementation is not the byte reversal");
+      }
+      free(buf);
+      free(want);
+    }
+    free(in);
+  }
+}
+
 /* ---- code points -------------------------------------------------------- */
 
 static void test_codepoints_examples(void **state) {
@@ -589,6 +677,8 @@ int main(void) {
       cmocka_unit_test(test_bytes_small),
       cmocka_unit_test(test_bytes_binary),
       cmocka_unit_test(test_bytes_64k),
+      cmocka_unit_test(test_bytes_impls_every_length),
+      cmocka_unit_test(test_bytes_impls_random_offsets),
       cmocka_unit_test(test_codepoints_examples),
       cmocka_unit_test(test_codepoints_nul),
       cmocka_unit_test(test_graphemes_combining),
