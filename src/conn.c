@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include "internal.h"
 
@@ -152,6 +154,13 @@ static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 void revd__conn_resume_reading(struct conn *c) {
   if (read_with(c, message_alloc_cb, message_read_cb) != 0)
     revd__conn_fail(c, &conn_server(c)->stats.resets);
+}
+
+void revd__conn_ack_now(struct conn *c) {
+  uv_os_fd_t fd;
+  int on = 1;
+  if (c->h.handle.type == UV_TCP && uv_fileno(&c->h.handle, &fd) == 0)
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
 size_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {

@@ -210,6 +210,9 @@ void revd__conn_resume_reading(struct conn *c);
  * the current read: counted, and noting an EOF or that the socket ran dry.
  * Returns the bytes read (0: none now). */
 size_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
+/* Sends the ACK the kernel may be delaying (TCP_QUICKACK): a sender whose
+ * next segment waits for it (Nagle) sends it now. */
+void revd__conn_ack_now(struct conn *c);
 /* Bytes of replies not yet sent: libuv's queue and the kernel's. */
 size_t revd__conn_unsent(struct conn *c);
 /* Frees the conns kept for reuse. */

@@ -2,6 +2,8 @@
  * first reads (at most REVD_CHUNK_MAX bytes); the reply is that chunk
  * reversed, sent straight from the server's read buffer; then the server
  * closes. */
+#include <sched.h>
+
 #include "internal.h"
 
 /* A message smaller than TCP's least segment size came in one segment: its
@@ -11,14 +13,26 @@
  * close.  What it gives up: a client that writes a small message in two
  * parts with a pause between gets a reset for the second. */
 #define SMALL_MESSAGE 536
+#define MORE_LOOKS 3 /* for the rest of a message that may be split */
 
-/* A message sent in one write can land in two reads (on loopback, near
- * 32 KiB it often does), so the chunk is everything the socket has now:
- * read on while it has more and the buffer has room. */
+/* A message sent in one write can land in two reads, so the chunk is
+ * everything the socket has now: read on while it has more and the buffer
+ * has room.  On loopback a write past half the receive window goes in two
+ * segments, the second sent when our read opens the window: it is on its
+ * way when the socket first runs dry, so a message that may be split gets
+ * one more look after yielding the CPU (the kernel delivers it meanwhile). */
 static size_t read_whole_chunk(struct conn *c, char *data, size_t len) {
   size_t more;
-  while (len < REVD_CHUNK_MAX && (more = revd__conn_read_more(c, data + len, REVD_CHUNK_MAX - len)))
-    len += more;
+  for (int looks = 0;; looks++) {
+    while (len < REVD_CHUNK_MAX &&
+           (more = revd__conn_read_more(c, data + len, REVD_CHUNK_MAX - len)))
+      len += more;
+    if (len < SMALL_MESSAGE || len == REVD_CHUNK_MAX || c->input_eof || looks == MORE_LOOKS)
+      break;
+    if (looks == 0)
+      revd__conn_ack_now(c);
+    sched_yield();
+  }
   if (len >= SMALL_MESSAGE)
     c->input_drained = 0;
   return len;
