@@ -324,7 +324,7 @@ static void connect_cb(uv_connect_t *req, int status) {
   backoff_end(c->w);
   uint64_t now = uv_hrtime();
   hist_record(c->w->conn_lat, now - c->t_connect);
-  int r = uv_read_start(&c->h.stream, alloc_cb, read_cb);
+  int r = c->reading ? 0 : uv_read_start(&c->h.stream, alloc_cb, read_cb);
   if (r < 0) {
     exchange_end(c, outcome_of(c->w, r));
     return;
@@ -351,6 +351,12 @@ static void conn_connect(struct conn *c) {
     exchange_end(c, OUT_CONNECT); /* e.g. no ephemeral port left */
     return;
   }
+  /* Reading from the start registers POLLIN with the connect's POLLOUT in
+   * one epoll_ctl(ADD); started in connect_cb, libuv 1.44 tries ADD again
+   * (EEXIST) before its MOD: a syscall per exchange for nothing.  libuv
+   * reports the connect before any read on the stream. */
+  if (uv_read_start(&c->h.stream, alloc_cb, read_cb) == 0)
+    c->reading = 1;
 }
 
 static void exchange_begin(struct conn *c, uint64_t due) {
