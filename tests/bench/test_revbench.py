@@ -353,22 +353,42 @@ def case_open_bound():
         assert out["ok"] + out["errors"] + out["not_started"] <= 5000 + 5, out
 
 
+def progress_rates(port):
+    """One open-loop run at 1000/s; its JSON and {second: rate} from the live lines."""
+    p = subprocess.run([REVBENCH, "--port", str(port), "--rate", "1000", "-c", "16", "-d", "6",
+                        "--json"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    rates = {}
+    for line in p.stderr.splitlines():
+        m = re.match(r"\s*(\d+)s\s+(\d+)/s", line)
+        if m:
+            rates[int(m.group(1))] = int(m.group(2))
+    steady = [rates[t] for t in sorted(rates) if 2 <= t <= 5]
+    assert len(steady) >= 3, p.stderr
+    return json.loads(p.stdout), steady
+
+
 def case_progress():
     """The live line's rate is per second, from exact timestamps: a steady
-    1000/s shows as 1000/s (within 2%) every second after the first."""
+    1000/s shows as 1000/s (within 2%) every second after the first.
+
+    "Steady" is checked, not assumed: when every exchange finished within
+    15 ms of when it was due, at most ~15 of a second's 1000 can have slipped
+    into the next second.  On a machine so loaded that no run in three is
+    steady, completions really did bunch up, and only the mean is held to 2%."""
     with Revd("chunk") as d:
-        p = subprocess.run([REVBENCH, "--port", str(d.port), "--rate", "1000", "-c", "16",
-                            "-d", "6", "--json"], capture_output=True, text=True, timeout=30)
-        assert p.returncode == 0, p.stderr
-        rates = {}
-        for line in p.stderr.splitlines():
-            m = re.match(r"\s*(\d+)s\s+(\d+)/s", line)
-            if m:
-                rates[int(m.group(1))] = int(m.group(2))
-        steady = [rates[t] for t in sorted(rates) if 2 <= t <= 5]
-        assert len(steady) >= 3, p.stderr
+        for _ in range(3):
+            out, steady = progress_rates(d.port)
+            if out["latency_us"]["max"] < 15000 and out["max_start_lag_us"] < 15000:
+                for r in steady:
+                    assert abs(r - 1000) <= 20, "progress shows %d/s at a steady 1000/s: %s" % (
+                        r, steady)
+                return
+        print("no steady run in three (max latency %.1f ms): checking the mean only"
+              % (out["latency_us"]["max"] / 1000))
+        assert abs(sum(steady) / len(steady) - 1000) <= 20, steady
         for r in steady:
-            assert abs(r - 1000) <= 20, "progress shows %d/s at a steady 1000/s: %s" % (r, rates)
+            assert abs(r - 1000) <= 150, steady
 
 
 def case_output_error():
