@@ -78,7 +78,9 @@ for i in $(seq "$rounds"); do
 done
 printf '%s' "$rows" | awk '{ e += $1; r += $2; ec += $3; rc += $4; n++ }
   END { printf "%-6s %13.0f %13.0f %7.3f %11.2f %11.2f %7.3f\n", "mean", e / n, r / n, r / e, ec / n, rc / n, rc / ec }'
-# The median of the per-round ratios: a round that another job on the machine
-# disturbed moves the mean, hardly the median.
-printf '%s' "$rows" | awk '{ print $2 / $1, $4 / $3 }' | sort -n -k1,1 | awk '{ a[NR] = $1 }
-  END { printf "%-6s %13s %13s %7.3f\n", "median", "", "", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+# The medians of the per-round ratios: a round that another job on the
+# machine disturbed moves the mean, hardly the median.
+med() { sort -n | awk '{ a[NR] = $1 } END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+rm=$(printf '%s' "$rows" | awk '{ print $2 / $1 }' | med)
+cm=$(printf '%s' "$rows" | awk '{ print $4 / $3 }' | med)
+printf '%-6s %13s %13s %7.3f %11s %11s %7.3f\n' median "" "" "$rm" "" "" "$cm"
