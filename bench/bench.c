@@ -89,7 +89,6 @@ struct worker {
   uv_timer_t end;      /* closed loop with -d */
   uv_poll_t sched;     /* open loop: the timerfd */
   uv_timer_t retry;    /* connect back-off */
-  uv_poll_t ep;        /* the connections' own epoll set, as one fd in the loop */
   int tfd, epfd;
   const struct bench_config *cfg;
   const payload_t *payload;
@@ -349,20 +348,36 @@ static void conn_event(struct conn *c, uint32_t events) {
     read_ready(c);
 }
 
-static void ep_cb(uv_poll_t *p, int status, int events) {
-  struct worker *w = p->data;
+#define UV_EVENT UINT64_MAX /* the event of libuv's own backend fd in the set */
+
+/* The worker's loop.  The connections' sockets live in an epoll set of the
+ * worker's own, and libuv's backend fd (its timers, the open loop's timerfd,
+ * the wake-up from Ctrl-C) is one more fd in that set: a batch of events
+ * costs one epoll_wait, as in the classic client, and libuv runs
+ * (UV_RUN_NOWAIT) only when its fd is ready or its next timer is due.  (A
+ * uv_tcp_t per connection costs two syscalls per exchange the classic client
+ * does not make, getsockopt(SO_ERROR) after the connect and epoll_ctl(DEL)
+ * before the close; a uv_poll_t on the set, a second epoll_wait per batch.) */
+static void worker_loop(struct worker *w) {
   struct epoll_event ev[256];
-  int n;
-  (void)status;
-  (void)events;
-  do {
-    n = epoll_wait(w->epfd, ev, 256, 0);
+  int alive = uv_run(&w->loop, UV_RUN_NOWAIT);
+  while (alive) {
+    int timeout = uv_backend_timeout(&w->loop);
+    uint64_t due = timeout < 0 ? UINT64_MAX : (uv_now(&w->loop) + (uint64_t)timeout) * 1000000;
+    int n = epoll_wait(w->epfd, ev, 256, timeout);
+    int run_uv = n == 0 || w->finished;
     for (int i = 0; i < n; i++) {
+      if (ev[i].data.u64 == UV_EVENT) {
+        run_uv = 1;
+        continue;
+      }
       struct conn *c = &w->conns[ev[i].data.u64 >> 32];
       if (c->fd >= 0 && c->gen == (uint32_t)ev[i].data.u64) /* else closed since */
         conn_event(c, ev[i].events);
     }
-  } while (n == 256);
+    if (run_uv || w->finished || (due != UINT64_MAX && uv_hrtime() >= due))
+      alive = uv_run(&w->loop, UV_RUN_NOWAIT);
+  }
 }
 
 static socklen_t addr_len(const struct sockaddr *sa) {
@@ -371,11 +386,11 @@ static socklen_t addr_len(const struct sockaddr *sa) {
                                     : sizeof(struct sockaddr_in);
 }
 
-/* A nonblocking connect; its outcome comes as EPOLLOUT or EPOLLERR. */
-static void conn_connect(struct conn *c) {
+/* A nonblocking connect at now; its outcome comes as EPOLLOUT or EPOLLERR. */
+static void conn_connect(struct conn *c, uint64_t now) {
   const struct sockaddr *sa = (const struct sockaddr *)&c->w->cfg->addr;
   c->lines = 0;
-  c->t_connect = uv_hrtime();
+  c->t_connect = now;
   c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0 || (connect(c->fd, sa, addr_len(sa)) < 0 && errno != EINPROGRESS) ||
       conn_watch(c, EPOLLOUT) < 0)
@@ -394,7 +409,7 @@ static void exchange_begin(struct conn *c, uint64_t due) {
   if (c->connected)
     send_message(c);
   else
-    conn_connect(c);
+    conn_connect(c, now);
 }
 
 /* ---- what a free connection does next ---------------------------------- */
@@ -636,7 +651,6 @@ static void worker_maybe_done(struct worker *w) {
   uv_close((uv_handle_t *)&w->tick, NULL);
   uv_close((uv_handle_t *)&w->end, NULL);
   uv_close((uv_handle_t *)&w->retry, NULL);
-  uv_close((uv_handle_t *)&w->ep, NULL);
   if (w->tfd >= 0)
     uv_close((uv_handle_t *)&w->sched, NULL);
 }
@@ -660,7 +674,7 @@ static void worker_main(void *arg) {
     conn_next(&w->conns[i]);
   if (open_loop(w) && w->next_k >= w->limit_k)
     stop_schedule(w);
-  uv_run(&w->loop, UV_RUN_DEFAULT);
+  worker_loop(w);
   if (w->tfd >= 0)
     close(w->tfd);
   w->tfd = -1;
@@ -753,19 +767,11 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   w->end.data = w;
   uv_timer_init(&w->loop, &w->retry);
   w->retry.data = w;
-  /* The connections' sockets live in an epoll set of their own, one fd in
-   * libuv's: a uv_tcp_t costs two syscalls per exchange the classic client
-   * does not make (getsockopt(SO_ERROR) after the connect, epoll_ctl(DEL)
-   * before the close), and here the load generator must not be the
-   * bottleneck.  What it gives up: a second epoll_wait per batch of events. */
+  /* The connections' epoll set, with libuv's in it (see worker_loop). */
+  struct epoll_event uv_ev = {.events = EPOLLIN, .data.u64 = UV_EVENT};
   w->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (w->epfd < 0)
+  if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, uv_backend_fd(&w->loop), &uv_ev) < 0)
     return uv_translate_sys_error(errno);
-  if ((r = uv_poll_init(&w->loop, &w->ep, w->epfd)) < 0)
-    return r;
-  w->ep.data = w;
-  if ((r = uv_poll_start(&w->ep, UV_READABLE, ep_cb)) < 0)
-    return r;
   if (cfg->rate) {
     uint64_t rate_milli = cfg->rate * 1000 / nworkers;
     w->limit_k = cfg->count ? w->quota
