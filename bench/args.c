@@ -39,7 +39,7 @@ static void usage(FILE *out) {
           "  --half-close       chunk mode: shutdown(SHUT_WR) after sending (eof mode\n"
           "                     always does; the classic client does not)\n"
           "  --linger0          close with SO_LINGER 0 once the reply is complete: no\n"
-          "                     TIME_WAIT on this side (eof mode's long runs)\n"
+          "                     TIME_WAIT here where revbench closes first (line mode)\n"
           "  --latency          print the full percentile spectrum after the summary\n"
           "  --sweep C1,C2,...  run once per concurrency level (-d each); CSV rows on\n"
           "                     stdout (or --csv FILE); plot with bench/plot-sweep.sh\n"

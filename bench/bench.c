@@ -365,7 +365,7 @@ static void worker_loop(struct worker *w) {
     int timeout = uv_backend_timeout(&w->loop);
     uint64_t due = timeout < 0 ? UINT64_MAX : (uv_now(&w->loop) + (uint64_t)timeout) * 1000000;
     int n = epoll_wait(w->epfd, ev, 256, timeout);
-    int run_uv = n == 0 || w->finished;
+    int run_uv = n == 0; /* epoll_wait timed out: a libuv timer is due */
     for (int i = 0; i < n; i++) {
       if (ev[i].data.u64 == UV_EVENT) {
         run_uv = 1;
@@ -375,6 +375,7 @@ static void worker_loop(struct worker *w) {
       if (c->fd >= 0 && c->gen == (uint32_t)ev[i].data.u64) /* else closed since */
         conn_event(c, ev[i].events);
     }
+    /* w->finished: the handles are closing, and only uv_run closes them */
     if (run_uv || w->finished || (due != UINT64_MAX && uv_hrtime() >= due))
       alive = uv_run(&w->loop, UV_RUN_NOWAIT);
   }
