@@ -342,10 +342,14 @@ static void conn_event(struct conn *c, uint32_t events) {
       connected(c);
     return;
   }
-  if ((events & EPOLLOUT) && c->in_exchange && c->sent < message_total(c))
-    send_more(c);
-  if (c->gen == gen && c->fd >= 0 && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+  /* Reading first: a server that answered before taking the whole message
+   * (chunk mode, a message larger than its first read) has its reply seen
+   * and judged, not hidden behind the EPIPE of the rest of the message. */
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
     read_ready(c);
+  if (c->gen == gen && c->fd >= 0 && (events & EPOLLOUT) && c->in_exchange &&
+      c->sent < message_total(c))
+    send_more(c);
 }
 
 #define UV_EVENT UINT64_MAX /* the event of libuv's own backend fd in the set */
