@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 
 #include "app/cli.h"
@@ -41,6 +42,9 @@ static void usage(FILE *out) {
           "  --linger0          close with SO_LINGER 0 once the reply is complete: no\n"
           "                     TIME_WAIT here where revbench closes first (line mode)\n"
           "  --latency          print the full percentile spectrum after the summary\n"
+          "  --source ADDR[/BITS]  connect from ADDR, or from each address of the IPv4\n"
+          "                     network in turn (127.0.0.0/24 on loopback): TIME_WAIT\n"
+          "                     spreads over them (eof mode's long runs)\n"
           "  --sweep C1,C2,...  run once per concurrency level (-d each); CSV rows on\n"
           "                     stdout (or --csv FILE); plot with bench/plot-sweep.sh\n"
           "  --csv FILE         where --sweep writes its rows\n"
@@ -58,7 +62,8 @@ static void usage(FILE *out) {
 
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_RATE, OPT_MODE, OPT_EXPECT, OPT_LINES, OPT_TIMEOUT,
-  OPT_HALF_CLOSE, OPT_LINGER0, OPT_LATENCY, OPT_SWEEP, OPT_CSV, OPT_JSON, OPT_NO_PROGRESS
+  OPT_HALF_CLOSE, OPT_LINGER0, OPT_LATENCY, OPT_SOURCE, OPT_SWEEP, OPT_CSV, OPT_JSON,
+  OPT_NO_PROGRESS
 };
 
 static const struct option long_options[] = {
@@ -73,6 +78,7 @@ static const struct option long_options[] = {
     {"half-close", no_argument, NULL, OPT_HALF_CLOSE},
     {"linger0", no_argument, NULL, OPT_LINGER0},
     {"latency", no_argument, NULL, OPT_LATENCY},
+    {"source", required_argument, NULL, OPT_SOURCE},
     {"sweep", required_argument, NULL, OPT_SWEEP},
     {"csv", required_argument, NULL, OPT_CSV},
     {"json", no_argument, NULL, OPT_JSON},
@@ -174,6 +180,36 @@ static int parse_sweep(const char *text, struct bench_config *cfg) {
   }
 }
 
+/* --source ADDR or ADDR/BITS (16 to 32 bits: at most 65536 addresses).  A
+ * network's first and last addresses are left out from /30 down. */
+static int parse_source(const char *text, struct bench_config *cfg) {
+  char addr[INET_ADDRSTRLEN];
+  const char *slash = strchr(text, '/');
+  size_t n = slash ? (size_t)(slash - text) : strlen(text);
+  uint64_t bits = 32;
+  struct in_addr in;
+  if (n >= sizeof addr) {
+    cli_usage_error(PROG, "invalid --source '%s': expected an IPv4 address or network", text);
+    return -1;
+  }
+  memcpy(addr, text, n);
+  addr[n] = '\0';
+  if (inet_pton(AF_INET, addr, &in) != 1) {
+    cli_usage_error(PROG, "invalid --source '%s': expected an IPv4 address or network", text);
+    return -1;
+  }
+  if (slash && cli_number(PROG, "--source's BITS", slash + 1, 16, 32, 0, &bits) < 0)
+    return -1;
+  uint32_t mask = bits == 32 ? UINT32_MAX : ~(UINT32_MAX >> bits);
+  cfg->src_first = ntohl(in.s_addr) & mask;
+  cfg->src_count = (uint32_t)(UINT64_C(1) << (32 - bits));
+  if (bits <= 30) { /* not the network's own address, nor its broadcast */
+    cfg->src_first++;
+    cfg->src_count -= 2;
+  }
+  return 0;
+}
+
 static void defaults(struct bench_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->host = REVD_DEFAULT_HOST;
@@ -224,6 +260,7 @@ static int apply(struct bench_config *cfg, int opt, const char *arg, int *seen_d
   case OPT_HALF_CLOSE: cfg->half_close = 1; return 0;
   case OPT_LINGER0: cfg->linger0 = 1; return 0;
   case OPT_LATENCY: cfg->latency = 1; return 0;
+  case OPT_SOURCE: return parse_source(arg, cfg);
   case OPT_CSV: cfg->csv = arg; return 0;
   case OPT_JSON: cfg->json = 1; return 0;
   case OPT_NO_PROGRESS: cfg->progress = 0; return 0;
@@ -256,6 +293,8 @@ static int check(struct bench_config *cfg, int seen_d) {
                                  "half-closes; line mode never does)");
   if (cfg->mode == REVD_MODE_EOF)
     cfg->half_close = 1; /* the server answers at the client's EOF */
+  if (cfg->src_count && cfg->unix_path)
+    return cli_usage_error(PROG, "--source goes with an IPv4 server, not --unix");
   if (cfg->unix_path) {
     struct sockaddr_un *un = (struct sockaddr_un *)&cfg->addr;
     if (strlen(cfg->unix_path) >= sizeof un->sun_path)
@@ -269,6 +308,8 @@ static int check(struct bench_config *cfg, int seen_d) {
   if (revd_parse_addr(cfg->host, cfg->port, &cfg->addr) != 0)
     return cli_usage_error(PROG, "invalid --host '%s': expected an IPv4 or IPv6 address",
                            cfg->host);
+  if (cfg->src_count && cfg->addr.ss_family != AF_INET)
+    return cli_usage_error(PROG, "--source goes with an IPv4 server, not '%s'", cfg->host);
   return 0;
 }
 

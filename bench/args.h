@@ -29,6 +29,8 @@ struct bench_config {
                                 mode, with --half-close in chunk mode, never in line */
   int linger0;               /* --linger0: close with SO_LINGER 0 once the reply is in */
   int latency;               /* --latency: the percentile spectrum after the summary */
+  uint32_t src_first;        /* --source: connect from these IPv4 addresses in turn */
+  uint32_t src_count;        /* (host byte order); 0: let the kernel choose */
   uint64_t lines;            /* --lines: line mode, lines per connection (default 100) */
   uint64_t timeout_ms;       /* --timeout: one exchange at most (default 5000) */
   int json;                  /* --json: one JSON object on stdout */

@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -109,6 +111,7 @@ struct worker {
   int stopping, aborting, finished, loop_ready;
   int first_other; /* the first error counted as "other" */
   uint64_t rng;
+  uint64_t src_next;   /* --source: the next address's index */
   uint64_t t_begin, t_last;
   struct bench_counts counts;
   struct bench_mismatch first_mismatch;
@@ -391,13 +394,27 @@ static socklen_t addr_len(const struct sockaddr *sa) {
                                     : sizeof(struct sockaddr_in);
 }
 
+/* --source: binds fd to the next source address, the port left to connect
+ * (IP_BIND_ADDRESS_NO_PORT), so each address has the whole ephemeral range
+ * and TIME_WAIT spreads over them.  Returns 0 or -1 (errno set). */
+static int bind_source(struct worker *w, int fd) {
+  const struct bench_config *cfg = w->cfg;
+  int one = 1;
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  sin.sin_addr.s_addr = htonl(cfg->src_first + (uint32_t)(w->src_next++ % cfg->src_count));
+  if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0)
+    return -1;
+  return bind(fd, (struct sockaddr *)&sin, sizeof sin);
+}
+
 /* A nonblocking connect at now; its outcome comes as EPOLLOUT or EPOLLERR. */
 static void conn_connect(struct conn *c, uint64_t now) {
   const struct sockaddr *sa = (const struct sockaddr *)&c->w->cfg->addr;
   c->lines = 0;
   c->t_connect = now;
   c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (c->fd < 0 || (connect(c->fd, sa, addr_len(sa)) < 0 && errno != EINPROGRESS) ||
+  if (c->fd < 0 || (c->w->cfg->src_count && bind_source(c->w, c->fd) < 0) ||
+      (connect(c->fd, sa, addr_len(sa)) < 0 && errno != EINPROGRESS) ||
       conn_watch(c, EPOLLOUT) < 0)
     exchange_end(c, OUT_CONNECT); /* no ephemeral port left, a Unix backlog full, ... */
 }
@@ -731,6 +748,7 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   w->nfinished = nfinished;
   w->t_begin = t_begin;
   w->rng = UINT64_C(0x5eed) + id;
+  w->src_next = id; /* threads start on different source addresses */
   w->nconns = (unsigned)share(conns, nworkers, id);
   w->quota = cfg->count ? share(cfg->count, nworkers, id) : UINT64_MAX;
   w->lat = malloc(sizeof(hist_t));

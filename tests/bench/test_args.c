@@ -148,6 +148,15 @@ static void expect_unix_and_close_options(void **state) {
   assert_string_equal(cfg.unix_path, "/tmp/x.sock");
   assert_int_equal(parse(&cfg, "--mode", "eof", NULL), 0);
   assert_int_equal(cfg.half_close, 1); /* eof mode always half-closes */
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.0/24", NULL), 0);
+  assert_int_equal(cfg.src_first, 0x7f000001);
+  assert_int_equal(cfg.src_count, 254);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.9", NULL), 0);
+  assert_int_equal(cfg.src_first, 0x7f000009);
+  assert_int_equal(cfg.src_count, 1);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.0/8", NULL), 2);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.1", "--host", "::1", NULL), 2);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.1", "--unix", "/tmp/x", NULL), 2);
   assert_int_equal(parse(&cfg, "--expect", "mirror", NULL), 2);
   assert_int_equal(parse(&cfg, "--mode", "line", "--half-close", NULL), 2);
   assert_int_equal(parse(&cfg, "-h", NULL), 1);

@@ -325,6 +325,33 @@ def case_linger0():
         assert tw <= 5, "%d sockets in TIME_WAIT to revd after --linger0" % tw
 
 
+def time_wait_sources(port):
+    """Local addresses of the sockets in TIME_WAIT whose peer is port."""
+    srcs = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "06" and int(fields[2].split(":")[1], 16) == port:
+                srcs.add(fields[1].split(":")[0])
+    return srcs
+
+
+def case_source():
+    """eof mode sends the first FIN, so its sockets end in TIME_WAIT here;
+    --source spreads them over many source addresses (each with the whole
+    ephemeral port range)."""
+    with Revd("eof") as d:
+        out = revbench_json(d.port, "--mode", "eof", "-n", 400, "-c", 4, "--source",
+                            "127.0.0.0/28")
+        check_clean(out)
+        assert out["ok"] == 400, out
+        srcs = time_wait_sources(d.port)
+        if not srcs:
+            print("no socket kept in TIME_WAIT (tcp_max_tw_buckets full?): spread not seen")
+            return
+        assert len(srcs) >= 10, "TIME_WAIT from %d source addresses: %s" % (len(srcs), srcs)
+
+
 def case_unix():
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "revd.sock")
