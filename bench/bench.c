@@ -1,11 +1,18 @@
 /* bench.c — the load: one libuv loop per thread, a fixed array of
  * connections per loop, reused from exchange to exchange.
  *
- * Each connection owns its uv_tcp_t, its one uv_connect_t and uv_write_t and
- * one reply buffer, all allocated once: an exchange costs no malloc.  The
- * message is a slice of the shared immutable payload, so writing it copies
- * nothing.  After the message the write side is shut down with shutdown(2)
- * directly: uv_shutdown would wait for another turn of the loop.
+ * Each connection owns its socket (TCP or Unix) and one reply buffer,
+ * allocated once: an exchange costs no malloc.  The sockets are not libuv
+ * handles: they live in an epoll set of the worker's own, polled as one fd
+ * by the worker's libuv loop, so an exchange makes the classic client's
+ * syscalls and no more (socket, connect, epoll_ctl ADD, write, epoll_ctl
+ * MOD, read, read, close).  The message is a slice of the shared immutable
+ * payload, so writing it copies nothing.  When the exchange half-closes (eof
+ * mode, --half-close) the write side is shut down with shutdown(2) right
+ * after the message.  By default chunk mode does not
+ * half-close, like the classic client: the server then closes first, so
+ * TIME_WAIT lands on the server's side, not on our ephemeral ports, whose
+ * search would otherwise become the bottleneck of every connect().
  *
  * Closed loop: a connection that ends an exchange starts the next one.
  * Open loop (--rate): exchange k is due at t0 + k/rate; a timerfd (ns
@@ -13,7 +20,15 @@
  * to free connections, or wait for the next connection to free up.  Either
  * way an exchange's latency counts from when it was due (wrk2's correction
  * for coordinated omission): a stalled server shows as latency, not as a
- * quietly lower rate.
+ * quietly lower rate.  -d is a hard bound in both loops: after it nothing new
+ * starts, exchanges in flight get --timeout (counted from their actual start)
+ * to finish, and in an open loop the scheduled starts that never happened are
+ * counted as not started.
+ *
+ * Connect errors back off (worker-wide): after one, the worker starts no
+ * connection for 10 ms, then lets one through as a probe; each failed probe
+ * doubles the pause up to 1 s, a successful connect ends it.  A server that
+ * refuses every connect for --timeout ends the run (gave_up).
  */
 #include "bench.h"
 
@@ -24,7 +39,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -36,29 +56,29 @@
 volatile int bench_interrupted;
 
 #define TICK_MS 100 /* timeout scan and progress publishing */
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 1000
 
 struct worker;
 
 struct conn {
-  uv_tcp_t tcp; /* first: the handle pointer is the conn pointer */
-  uv_connect_t connect_req;
-  uv_write_t write_req;
   struct worker *w;
+  int fd;             /* the socket, or -1 */
+  uint32_t gen;       /* bumped at every close: an epoll event of a closed socket is stale */
+  uint32_t events;    /* what epoll watches fd for (0: not registered) */
   uint64_t t_start;   /* exchange start: when it was due (open loop) or began */
   uint64_t t_connect; /* when connect(2) was called */
   uint64_t deadline;  /* ns; the exchange times out after it */
   size_t off, len;    /* the message: a slice of the payload */
+  size_t sent;        /* bytes of it written (and its '\n' in line mode) */
   size_t got;         /* reply bytes so far */
   uint64_t lines;     /* line mode: lines answered on this connection */
-  uv_buf_t wbufs[2];
   char *buf;          /* reply buffer, cap bytes */
   size_t cap;
-  unsigned open : 1;        /* tcp initialised, close callback not run yet */
-  unsigned closing : 1;
   unsigned connected : 1;
-  unsigned reading : 1;
   unsigned in_exchange : 1; /* an exchange is counted as started and not ended */
   unsigned idle : 1;        /* on the idle stack (open loop) */
+  unsigned parked : 1;      /* on the parked stack (connect back-off) */
   unsigned done : 1;        /* retired: the worker needs it no more */
 };
 
@@ -70,20 +90,28 @@ struct worker {
   uv_timer_t tick;     /* timeouts, publishing */
   uv_timer_t end;      /* closed loop with -d */
   uv_poll_t sched;     /* open loop: the timerfd */
-  int tfd;
+  uv_timer_t retry;    /* connect back-off */
+  int tfd, epfd;
   const struct bench_config *cfg;
   const payload_t *payload;
   struct conn *conns;
   struct conn **idle;
-  unsigned nconns, nidle, ndone;
+  struct conn **parked; /* waiting out a connect back-off */
+  unsigned nconns, nidle, ndone, nparked;
+  uint64_t backoff_ms;  /* 0: connects go through */
+  uint64_t fail_since;  /* when the current run of connect errors began */
+  int probe_allowed;    /* one connect may go through the back-off */
+  int gave_up;          /* the server refused everything for --timeout */
   uint64_t quota;      /* closed loop: exchanges this worker may start */
   uint64_t started;
   /* open loop */
   double interval_ns;
   uint64_t t0, next_k, limit_k, max_lag;
+  uint64_t not_started; /* due (or counted, -n) but never started */
   int stopping, aborting, finished, loop_ready;
   int first_other; /* the first error counted as "other" */
   uint64_t rng;
+  uint64_t src_next;   /* --source: the next address's index */
   uint64_t t_begin, t_last;
   struct bench_counts counts;
   struct bench_mismatch first_mismatch;
@@ -93,12 +121,17 @@ struct worker {
   /* what the control thread reads, under mu */
   pthread_mutex_t mu;
   struct bench_counts pub;
+  uint64_t pub_time;   /* uv_hrtime() when pub was taken */
   hist_t *pub_interval;
+  /* the control thread's own: what the last progress line used */
+  uint64_t shown_ok, shown_time;
 };
 
 static void conn_next(struct conn *c);
 static void conn_close(struct conn *c);
 static void worker_maybe_done(struct worker *w);
+static void backoff_begin(struct worker *w);
+static void backoff_end(struct worker *w);
 
 /* ---- one exchange ----------------------------------------------------- */
 
@@ -130,6 +163,17 @@ static void note_mismatch(const struct conn *c) {
   m->first_diff = i;
 }
 
+/* --linger0: the reply is complete, so a reset instead of a FIN leaves no
+ * TIME_WAIT here when we close first (line mode).  It cannot help a socket
+ * that half-closed (eof mode, --half-close): Linux moves it to TIME_WAIT as
+ * the server's FIN arrives, before we close.  What it gives up: nothing we
+ * still need; the server may count a reset. */
+static void linger0(struct conn *c) {
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  if (!c->w->cfg->unix_path && c->fd >= 0)
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
 static void exchange_end(struct conn *c, enum outcome how) {
   struct worker *w = c->w;
   if (!c->in_exchange)
@@ -144,71 +188,78 @@ static void exchange_end(struct conn *c, enum outcome how) {
     hist_record(w->lat, now - c->t_start);
     hist_record(w->interval, now - c->t_start);
   }
+  if (how == OUT_CONNECT)
+    backoff_begin(w);
   int keep = how == OUT_OK && w->cfg->mode == REVD_MODE_LINE && c->connected &&
              ++c->lines < w->cfg->lines && !w->stopping && !w->aborting;
-  if (keep)
+  if (keep) {
     conn_next(c);
-  else
-    conn_close(c);
+    return;
+  }
+  if (w->cfg->linger0 && (how == OUT_OK || how == OUT_MISMATCH))
+    linger0(c);
+  conn_close(c);
 }
 
-static void after_sent(struct conn *c) {
-  if (c->w->cfg->mode == REVD_MODE_LINE)
-    return;
-  uv_os_fd_t fd;
-  /* Half-close: chunk and eof servers both answer a client that does. */
-  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || shutdown(fd, SHUT_WR) != 0)
-    exchange_end(c, outcome_of(c->w, uv_translate_sys_error(errno)));
+/* The error of the last failed call, as an outcome. */
+static enum outcome sys_outcome(struct worker *w) {
+  return outcome_of(w, uv_translate_sys_error(errno));
 }
 
-static void write_cb(uv_write_t *req, int status) {
-  struct conn *c = (struct conn *)((char *)req - offsetof(struct conn, write_req));
-  if (status == UV_ECANCELED || !c->in_exchange)
-    return;
-  if (status < 0)
-    exchange_end(c, outcome_of(c->w, status));
-  else
-    after_sent(c);
+/* Has epoll watch c->fd for events (EPOLLIN, EPOLLOUT or both).  The event
+ * carries the connection's index and generation. */
+static int conn_watch(struct conn *c, uint32_t events) {
+  if (events == c->events)
+    return 0;
+  struct epoll_event ev = {.events = events};
+  ev.data.u64 = (uint64_t)(c - c->w->conns) << 32 | c->gen;
+  if (epoll_ctl(c->w->epfd, c->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
+    return -1;
+  c->events = events;
+  return 0;
+}
+
+static size_t message_total(const struct conn *c) {
+  return c->len + (c->w->cfg->mode == REVD_MODE_LINE); /* line mode: and its '\n' */
+}
+
+/* Writes what the kernel takes of the message, straight from the shared
+ * payload; waits for EPOLLOUT for the rest.  Once all of it is out, reads
+ * (half-closing first in eof mode and with --half-close). */
+static void send_more(struct conn *c) {
+  size_t total = message_total(c);
+  while (c->sent < total) {
+    struct iovec iov[2];
+    int n = 0;
+    if (c->sent < c->len)
+      iov[n++] = (struct iovec){(char *)payload_message(c->w->payload, c->off) + c->sent,
+                                c->len - c->sent};
+    if (total > c->len)
+      iov[n++] = (struct iovec){(char *)"\n", 1};
+    ssize_t r = n == 1 ? write(c->fd, iov[0].iov_base, iov[0].iov_len) : writev(c->fd, iov, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && errno == EAGAIN) {
+      if (conn_watch(c, EPOLLIN | EPOLLOUT) < 0)
+        exchange_end(c, sys_outcome(c->w));
+      return;
+    }
+    if (r < 0) {
+      exchange_end(c, sys_outcome(c->w));
+      return;
+    }
+    c->sent += (size_t)r;
+  }
+  /* Half-close with shutdown(2) at once: eof servers need it; chunk servers
+   * answer either way. */
+  if ((c->w->cfg->half_close && shutdown(c->fd, SHUT_WR) < 0) || conn_watch(c, EPOLLIN) < 0)
+    exchange_end(c, sys_outcome(c->w));
 }
 
 static void send_message(struct conn *c) {
-  const struct bench_config *cfg = c->w->cfg;
-  c->got = 0;
-  c->wbufs[0] = uv_buf_init((char *)payload_message(c->w->payload, c->off), (unsigned)c->len);
-  c->wbufs[1] = uv_buf_init((char *)"\n", 1);
-  unsigned n = cfg->mode == REVD_MODE_LINE ? 2 : 1;
-  size_t total = c->len + (n == 2);
-  c->w->counts.bytes_out += total;
-  int r = uv_try_write((uv_stream_t *)&c->tcp, c->wbufs, n);
-  if (r == UV_EAGAIN)
-    r = 0;
-  if (r < 0) {
-    exchange_end(c, outcome_of(c->w, r));
-    return;
-  }
-  if ((size_t)r == total) {
-    after_sent(c);
-    return;
-  }
-  /* The kernel took part: queue the rest (the payload is immutable). */
-  uv_buf_t *b = c->wbufs;
-  size_t skip = (size_t)r;
-  if (skip >= b[0].len) {
-    skip -= b[0].len;
-    b++;
-    n--;
-  }
-  b[0].base += skip;
-  b[0].len -= skip;
-  r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, b, n, write_cb);
-  if (r < 0)
-    exchange_end(c, outcome_of(c->w, r));
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  struct conn *c = (struct conn *)h;
-  (void)suggested;
-  *buf = uv_buf_init(c->buf + c->got, (unsigned)(c->cap - c->got));
+  c->got = c->sent = 0;
+  c->w->counts.bytes_out += message_total(c);
+  send_more(c);
 }
 
 static void read_line(struct conn *c, size_t from) {
@@ -224,71 +275,148 @@ static void read_line(struct conn *c, size_t from) {
   exchange_end(c, good ? OUT_OK : OUT_MISMATCH);
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct conn *c = (struct conn *)s;
-  (void)buf;
-  if (nread == 0)
-    return;
-  if (!c->in_exchange) {
-    /* Data or EOF between exchanges (line mode, idle): drop the connection. */
-    conn_close(c);
-    return;
-  }
-  if (nread > 0) {
-    size_t from = c->got;
-    c->got += (size_t)nread;
-    c->w->counts.bytes_in += (uint64_t)nread;
-    if (c->w->cfg->mode == REVD_MODE_LINE)
-      read_line(c, from);
-    else if (c->got > c->len)
-      exchange_end(c, OUT_MISMATCH); /* longer than the message */
-    return;
-  }
-  if (nread != UV_EOF) {
-    exchange_end(c, outcome_of(c->w, (int)nread));
-    return;
-  }
+/* chunk, eof: the server closed; the reply is all there. */
+static void reply_complete(struct conn *c) {
+  exchange_end(c, payload_verify(c->w->payload, c->off, c->len, c->buf, c->got) ? OUT_OK
+                                                                               : OUT_MISMATCH);
+}
+
+static void got_eof(struct conn *c) {
   if (c->got == 0)
     exchange_end(c, OUT_CLOSED);
   else if (c->w->cfg->mode == REVD_MODE_LINE)
     exchange_end(c, OUT_MISMATCH); /* a line cut short */
   else
-    exchange_end(c, payload_verify(c->w->payload, c->off, c->len, c->buf, c->got)
-                        ? OUT_OK : OUT_MISMATCH);
+    reply_complete(c);
 }
 
-static void connect_cb(uv_connect_t *req, int status) {
-  struct conn *c = (struct conn *)req->handle;
-  if (status == UV_ECANCELED || !c->in_exchange)
-    return;
-  if (status < 0) {
-    exchange_end(c, OUT_CONNECT);
-    return;
+/* Reads what has come.  chunk and eof read on to EOF or EAGAIN, since the
+ * server's FIN usually follows its reply at once; line mode stops at a short
+ * read, the next line's reply cannot be there yet. */
+static void read_ready(struct conn *c) {
+  uint32_t gen = c->gen;
+  int line_mode = c->w->cfg->mode == REVD_MODE_LINE;
+  for (;;) {
+    if (!c->in_exchange) {
+      conn_close(c); /* data or EOF between exchanges (line mode, idle) */
+      return;
+    }
+    size_t room = c->cap - c->got, from = c->got;
+    ssize_t n = read(c->fd, c->buf + from, room);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN)
+      return;
+    if (n < 0) {
+      exchange_end(c, sys_outcome(c->w));
+      return;
+    }
+    if (n == 0) {
+      got_eof(c);
+      return;
+    }
+    c->got += (size_t)n;
+    c->w->counts.bytes_in += (uint64_t)n;
+    if (line_mode)
+      read_line(c, from);
+    else if (c->got > c->len)
+      exchange_end(c, OUT_MISMATCH); /* longer than the message */
+    if (c->gen != gen || (line_mode && (size_t)n < room))
+      return;
   }
+}
+
+static void connected(struct conn *c) {
   c->connected = 1;
-  uint64_t now = uv_hrtime();
-  hist_record(c->w->conn_lat, now - c->t_connect);
-  int r = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-  if (r < 0) {
-    exchange_end(c, outcome_of(c->w, r));
-    return;
-  }
-  c->reading = 1;
+  backoff_end(c->w);
+  hist_record(c->w->conn_lat, uv_hrtime() - c->t_connect);
   send_message(c);
 }
 
-static void conn_connect(struct conn *c) {
-  struct worker *w = c->w;
-  uv_tcp_init(&w->loop, &c->tcp);
-  c->open = 1;
-  c->lines = 0;
-  c->t_connect = uv_hrtime();
-  int r = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&w->cfg->addr,
-                         connect_cb);
-  if (r < 0) {
-    exchange_end(c, OUT_CONNECT); /* e.g. no ephemeral port left */
+/* One epoll event for c. */
+static void conn_event(struct conn *c, uint32_t events) {
+  uint32_t gen = c->gen;
+  if (!c->connected) {
+    /* The connect's outcome.  Refused or reset: EPOLLERR|EPOLLHUP (the
+     * error itself is not kept: a connect error is a connect error). */
+    if (events & (EPOLLERR | EPOLLHUP))
+      exchange_end(c, OUT_CONNECT);
+    else if (events & EPOLLOUT)
+      connected(c);
     return;
   }
+  /* Reading first: a server that answered before taking the whole message
+   * (chunk mode, a message larger than its first read) has its reply seen
+   * and judged, not hidden behind the EPIPE of the rest of the message. */
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    read_ready(c);
+  if (c->gen == gen && c->fd >= 0 && (events & EPOLLOUT) && c->in_exchange &&
+      c->sent < message_total(c))
+    send_more(c);
+}
+
+#define UV_EVENT UINT64_MAX /* the event of libuv's own backend fd in the set */
+
+/* The worker's loop.  The connections' sockets live in an epoll set of the
+ * worker's own, and libuv's backend fd (its timers, the open loop's timerfd,
+ * the wake-up from Ctrl-C) is one more fd in that set: a batch of events
+ * costs one epoll_wait, as in the classic client, and libuv runs
+ * (UV_RUN_NOWAIT) only when its fd is ready or its next timer is due.  (A
+ * uv_tcp_t per connection costs two syscalls per exchange the classic client
+ * does not make, getsockopt(SO_ERROR) after the connect and epoll_ctl(DEL)
+ * before the close; a uv_poll_t on the set, a second epoll_wait per batch.) */
+static void worker_loop(struct worker *w) {
+  struct epoll_event ev[256];
+  int alive = uv_run(&w->loop, UV_RUN_NOWAIT);
+  while (alive) {
+    int timeout = uv_backend_timeout(&w->loop);
+    uint64_t due = timeout < 0 ? UINT64_MAX : (uv_now(&w->loop) + (uint64_t)timeout) * 1000000;
+    int n = epoll_wait(w->epfd, ev, 256, timeout);
+    int run_uv = n == 0; /* epoll_wait timed out: a libuv timer is due */
+    for (int i = 0; i < n; i++) {
+      if (ev[i].data.u64 == UV_EVENT) {
+        run_uv = 1;
+        continue;
+      }
+      struct conn *c = &w->conns[ev[i].data.u64 >> 32];
+      if (c->fd >= 0 && c->gen == (uint32_t)ev[i].data.u64) /* else closed since */
+        conn_event(c, ev[i].events);
+    }
+    /* w->finished: the handles are closing, and only uv_run closes them */
+    if (run_uv || w->finished || (due != UINT64_MAX && uv_hrtime() >= due))
+      alive = uv_run(&w->loop, UV_RUN_NOWAIT);
+  }
+}
+
+static socklen_t addr_len(const struct sockaddr *sa) {
+  return sa->sa_family == AF_INET6  ? sizeof(struct sockaddr_in6)
+         : sa->sa_family == AF_UNIX ? sizeof(struct sockaddr_un)
+                                    : sizeof(struct sockaddr_in);
+}
+
+/* --source: binds fd to the next source address, the port left to connect
+ * (IP_BIND_ADDRESS_NO_PORT), so each address has the whole ephemeral range
+ * and TIME_WAIT spreads over them.  Returns 0 or -1 (errno set). */
+static int bind_source(struct worker *w, int fd) {
+  const struct bench_config *cfg = w->cfg;
+  int one = 1;
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  sin.sin_addr.s_addr = htonl(cfg->src_first + (uint32_t)(w->src_next++ % cfg->src_count));
+  if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one) < 0)
+    return -1;
+  return bind(fd, (struct sockaddr *)&sin, sizeof sin);
+}
+
+/* A nonblocking connect at now; its outcome comes as EPOLLOUT or EPOLLERR. */
+static void conn_connect(struct conn *c, uint64_t now) {
+  const struct sockaddr *sa = (const struct sockaddr *)&c->w->cfg->addr;
+  c->lines = 0;
+  c->t_connect = now;
+  c->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0 || (c->w->cfg->src_count && bind_source(c->w, c->fd) < 0) ||
+      (connect(c->fd, sa, addr_len(sa)) < 0 && errno != EINPROGRESS) ||
+      conn_watch(c, EPOLLOUT) < 0)
+    exchange_end(c, OUT_CONNECT); /* no ephemeral port left, a Unix backlog full, ... */
 }
 
 static void exchange_begin(struct conn *c, uint64_t due) {
@@ -303,29 +431,30 @@ static void exchange_begin(struct conn *c, uint64_t due) {
   if (c->connected)
     send_message(c);
   else
-    conn_connect(c);
+    conn_connect(c, now);
 }
 
 /* ---- what a free connection does next ---------------------------------- */
 
-static void conn_close_cb(uv_handle_t *h) {
-  struct conn *c = (struct conn *)h;
-  c->open = c->closing = c->connected = c->reading = 0;
-  if (c->idle)
-    return; /* dropped while waiting on the idle stack: it reconnects when used */
+/* Closes c's socket (which leaves the epoll set with it) and lets c go on:
+ * at once, unlike uv_close, so a closed-loop connection reconnects in the
+ * same turn of the loop, as the classic client does. */
+static void conn_close(struct conn *c) {
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+    c->gen++;
+    c->events = 0;
+    c->connected = 0;
+  }
+  if (c->idle || c->parked)
+    return; /* dropped while waiting on a stack: it reconnects when used */
   conn_next(c);
 }
 
-static void conn_close(struct conn *c) {
-  if (!c->open || c->closing)
-    return;
-  c->closing = 1;
-  uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
-}
-
 static void conn_retire(struct conn *c) {
-  if (c->open) {
-    conn_close(c); /* conn_next runs again from the close callback */
+  if (c->fd >= 0) {
+    conn_close(c); /* conn_next runs again from there */
     return;
   }
   if (!c->done) {
@@ -352,12 +481,27 @@ static int take_due(struct worker *w, struct conn *c, uint64_t now) {
   return 1;
 }
 
+/* Connect back-off: 1 when c must wait (it is parked). */
+static int park(struct worker *w, struct conn *c) {
+  if (!w->backoff_ms || c->connected)
+    return 0;
+  if (w->probe_allowed) {
+    w->probe_allowed = 0; /* this one goes through and tells how the server is */
+    return 0;
+  }
+  c->parked = 1;
+  w->parked[w->nparked++] = c;
+  return 1;
+}
+
 static void conn_next(struct conn *c) {
   struct worker *w = c->w;
   if (w->aborting || w->stopping) {
     conn_retire(c);
     return;
   }
+  if (park(w, c))
+    return;
   if (!open_loop(w)) {
     if (w->started < w->quota) {
       w->started++;
@@ -377,15 +521,49 @@ static void conn_next(struct conn *c) {
   w->idle[w->nidle++] = c;
 }
 
+static struct conn *pop(struct conn **stack, unsigned *n) {
+  return stack[--*n];
+}
+
 /* ---- the worker's timers --------------------------------------------- */
 
+/* Open loop: the scheduled exchanges due by now that never started. */
+static uint64_t due_unstarted(const struct worker *w, uint64_t now) {
+  if (!open_loop(w) || w->next_k >= w->limit_k || now < w->t0)
+    return 0;
+  uint64_t due = (uint64_t)((double)(now - w->t0) / w->interval_ns) + 1;
+  if (due > w->limit_k)
+    due = w->limit_k;
+  return due > w->next_k ? due - w->next_k : 0;
+}
+
+/* Nothing new starts from here on; idle and parked connections retire. */
 static void stop_schedule(struct worker *w) {
+  w->not_started += due_unstarted(w, uv_hrtime());
+  w->next_k = w->limit_k;
   if (w->tfd >= 0 && uv_is_active((uv_handle_t *)&w->sched))
     uv_poll_stop(&w->sched);
+  uv_timer_stop(&w->retry);
   while (w->nidle) {
-    struct conn *c = w->idle[--w->nidle];
+    struct conn *c = pop(w->idle, &w->nidle);
     c->idle = 0;
     conn_retire(c);
+  }
+  while (w->nparked) {
+    struct conn *c = pop(w->parked, &w->nparked);
+    c->parked = 0;
+    conn_retire(c);
+  }
+}
+
+/* Hands due exchanges to idle connections. */
+static void start_due(struct worker *w, uint64_t now) {
+  while (w->nidle && !w->stopping) {
+    struct conn *c = w->idle[w->nidle - 1];
+    if (!take_due(w, c, now))
+      break;
+    w->nidle--;
+    c->idle = 0;
   }
 }
 
@@ -396,21 +574,60 @@ static void sched_cb(uv_poll_t *p, int status, int events) {
   (void)events;
   if (read(w->tfd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
     return;
-  uint64_t now = uv_hrtime();
-  while (w->nidle && !w->stopping) {
-    struct conn *c = w->idle[w->nidle - 1];
-    if (!take_due(w, c, now))
-      break;
-    w->nidle--;
-    c->idle = 0;
-  }
+  start_due(w, uv_hrtime());
   if (w->next_k >= w->limit_k)
     stop_schedule(w);
+}
+
+static void retry_cb(uv_timer_t *t) {
+  struct worker *w = t->data;
+  if (uv_hrtime() - w->fail_since >= w->cfg->timeout_ms * UINT64_C(1000000)) {
+    w->gave_up = 1; /* the server is gone: end the run like -d does */
+    w->stopping = 1;
+    stop_schedule(w);
+    return;
+  }
+  w->probe_allowed = 1;
+  if (w->nparked) {
+    struct conn *c = pop(w->parked, &w->nparked);
+    c->parked = 0;
+    conn_next(c);
+  }
+}
+
+/* A connect failed: pause connects (see the top of this file). */
+static void backoff_begin(struct worker *w) {
+  if (w->stopping || uv_is_active((uv_handle_t *)&w->retry))
+    return;
+  if (w->backoff_ms == 0) {
+    w->fail_since = uv_hrtime();
+    w->backoff_ms = BACKOFF_MIN_MS;
+  } else if ((w->backoff_ms *= 2) > BACKOFF_MAX_MS) {
+    w->backoff_ms = BACKOFF_MAX_MS;
+  }
+  w->probe_allowed = 0;
+  uv_timer_start(&w->retry, retry_cb, w->backoff_ms, 0);
+}
+
+/* A connect succeeded: the parked connections go back to work (unless one
+ * of them fails at once and the back-off begins again). */
+static void backoff_end(struct worker *w) {
+  if (!w->backoff_ms)
+    return;
+  w->backoff_ms = 0;
+  w->probe_allowed = 0;
+  uv_timer_stop(&w->retry);
+  while (w->nparked && !w->backoff_ms) {
+    struct conn *c = pop(w->parked, &w->nparked);
+    c->parked = 0;
+    conn_next(c);
+  }
 }
 
 static void publish(struct worker *w) {
   pthread_mutex_lock(&w->mu);
   w->pub = w->counts;
+  w->pub_time = uv_hrtime();
   hist_merge(w->pub_interval, w->interval);
   pthread_mutex_unlock(&w->mu);
   hist_reset(w->interval);
@@ -429,6 +646,7 @@ static void tick_cb(uv_timer_t *t) {
 
 static void end_cb(uv_timer_t *t) {
   struct worker *w = t->data;
+  start_due(w, uv_hrtime()); /* what fell due up to the end and has a connection */
   w->stopping = 1; /* connections retire as their exchanges end */
   stop_schedule(w);
 }
@@ -454,21 +672,36 @@ static void worker_maybe_done(struct worker *w) {
   uv_close((uv_handle_t *)&w->wake, NULL);
   uv_close((uv_handle_t *)&w->tick, NULL);
   uv_close((uv_handle_t *)&w->end, NULL);
+  uv_close((uv_handle_t *)&w->retry, NULL);
   if (w->tfd >= 0)
     uv_close((uv_handle_t *)&w->sched, NULL);
+}
+
+/* -d: the end of the schedule (open loop) or -d after the start. */
+static void start_end_timer(struct worker *w) {
+  const struct bench_config *cfg = w->cfg;
+  if (cfg->count)
+    return;
+  uint64_t end = (open_loop(w) ? w->t0 : w->t_begin) + cfg->seconds * UINT64_C(1000000000);
+  uint64_t now = uv_hrtime();
+  uv_update_time(&w->loop);
+  uv_timer_start(&w->end, end_cb, end > now ? (end - now + 999999) / 1000000 : 0, 0);
 }
 
 static void worker_main(void *arg) {
   struct worker *w = arg;
   w->t_last = w->t_begin;
+  start_end_timer(w);
   for (unsigned i = 0; i < w->nconns; i++)
     conn_next(&w->conns[i]);
   if (open_loop(w) && w->next_k >= w->limit_k)
     stop_schedule(w);
-  uv_run(&w->loop, UV_RUN_DEFAULT);
+  worker_loop(w);
   if (w->tfd >= 0)
     close(w->tfd);
   w->tfd = -1;
+  close(w->epfd);
+  w->epfd = -1;
   publish(w);
   atomic_fetch_add(w->nfinished, 1);
   uv_async_send(w->done_async);
@@ -510,11 +743,12 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   w->id = id;
   w->cfg = cfg;
   w->payload = payload;
-  w->tfd = -1;
+  w->tfd = w->epfd = -1;
   w->done_async = done_async;
   w->nfinished = nfinished;
   w->t_begin = t_begin;
   w->rng = UINT64_C(0x5eed) + id;
+  w->src_next = id; /* threads start on different source addresses */
   w->nconns = (unsigned)share(conns, nworkers, id);
   w->quota = cfg->count ? share(cfg->count, nworkers, id) : UINT64_MAX;
   w->lat = malloc(sizeof(hist_t));
@@ -523,7 +757,9 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   w->pub_interval = malloc(sizeof(hist_t));
   w->conns = calloc(w->nconns, sizeof *w->conns);
   w->idle = calloc(w->nconns, sizeof *w->idle);
-  if (!w->lat || !w->conn_lat || !w->interval || !w->pub_interval || !w->conns || !w->idle)
+  w->parked = calloc(w->nconns, sizeof *w->parked);
+  if (!w->lat || !w->conn_lat || !w->interval || !w->pub_interval || !w->conns || !w->idle ||
+      !w->parked)
     return UV_ENOMEM;
   hist_reset(w->lat);
   hist_reset(w->conn_lat);
@@ -534,6 +770,7 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   size_t cap = (size_t)cfg->size_max + 2;
   for (unsigned i = 0; i < w->nconns; i++) {
     w->conns[i].w = w;
+    w->conns[i].fd = -1;
     w->conns[i].cap = cap;
     w->conns[i].buf = malloc(cap);
     if (!w->conns[i].buf)
@@ -551,6 +788,13 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
   uv_timer_start(&w->tick, tick_cb, TICK_MS, TICK_MS);
   uv_timer_init(&w->loop, &w->end);
   w->end.data = w;
+  uv_timer_init(&w->loop, &w->retry);
+  w->retry.data = w;
+  /* The connections' epoll set, with libuv's in it (see worker_loop). */
+  struct epoll_event uv_ev = {.events = EPOLLIN, .data.u64 = UV_EVENT};
+  w->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, uv_backend_fd(&w->loop), &uv_ev) < 0)
+    return uv_translate_sys_error(errno);
   if (cfg->rate) {
     uint64_t rate_milli = cfg->rate * 1000 / nworkers;
     w->limit_k = cfg->count ? w->quota
@@ -558,8 +802,6 @@ static int worker_init(struct worker *w, unsigned id, unsigned nworkers, uint64_
                                   (id < (cfg->rate * cfg->seconds) % nworkers);
     return start_schedule(w, rate_milli ? rate_milli : 1, nworkers);
   }
-  if (!cfg->count)
-    uv_timer_start(&w->end, end_cb, cfg->seconds * 1000, 0);
   return 0;
 }
 
@@ -569,6 +811,7 @@ static void worker_free(struct worker *w) {
       free(w->conns[i].buf);
   free(w->conns);
   free(w->idle);
+  free(w->parked);
   free(w->interval);
   free(w->pub_interval);
   free(w->lat);
@@ -610,9 +853,23 @@ static void signal_cb(uv_signal_t *s, int signum) {
   control_stop_workers(ctl);
 }
 
+/* Ok exchanges per second of worker w since the last progress line: its
+ * count over the exact time between the two snapshots it published (the
+ * snapshots come on the worker's own 100 ms tick, not on ours). */
+static double worker_rate(struct worker *w) {
+  if (w->pub_time <= w->shown_time)
+    return 0.0;
+  double rate = (double)(w->pub.by[OUT_OK] - w->shown_ok) * 1e9 /
+                (double)(w->pub_time - w->shown_time);
+  w->shown_ok = w->pub.by[OUT_OK];
+  w->shown_time = w->pub_time;
+  return rate;
+}
+
 static void progress_cb(uv_timer_t *t) {
   struct control *ctl = t->data;
   struct bench_counts sum;
+  double rate = 0.0;
   memset(&sum, 0, sizeof sum);
   hist_reset(ctl->window);
   for (unsigned i = 0; i < ctl->nworkers; i++) {
@@ -620,6 +877,7 @@ static void progress_cb(uv_timer_t *t) {
     pthread_mutex_lock(&w->mu);
     for (int k = 0; k < OUT_COUNT; k++)
       sum.by[k] += w->pub.by[k];
+    rate += worker_rate(w);
     hist_merge(ctl->window, w->pub_interval);
     hist_reset(w->pub_interval);
     pthread_mutex_unlock(&w->mu);
@@ -631,7 +889,7 @@ static void progress_cb(uv_timer_t *t) {
   fprintf(stderr,
           "%s%5.0fs  %8.0f/s  p99 %9.1fus  ok %llu  mismatches %llu  errors %llu  "
           "connect errors %llu%s",
-          ctl->tty ? "\r" : "", secs, (double)ctl->window->total, /* one second's worth */
+          ctl->tty ? "\r" : "", secs, rate,
           (double)hist_percentile(ctl->window, 99.0) / 1e3, (unsigned long long)sum.by[OUT_OK],
           (unsigned long long)sum.by[OUT_MISMATCH], (unsigned long long)errors,
           (unsigned long long)sum.by[OUT_CONNECT], ctl->tty ? "\033[K" : "\n");
@@ -675,6 +933,8 @@ static void collect(struct control *ctl, uint64_t conns, struct bench_result *re
       res->first_other = w->first_other;
     if (w->max_lag > res->max_lag_ns)
       res->max_lag_ns = w->max_lag;
+    res->not_started += w->not_started;
+    res->gave_up |= w->gave_up;
     if (w->t_last > t_end)
       t_end = w->t_last;
   }
@@ -699,6 +959,7 @@ int bench_run(const struct bench_config *cfg, uint64_t conns, struct bench_resul
     free(ctl.workers);
     return -1;
   }
+  payload.echo = cfg->expect == EXPECT_ECHO;
   uv_loop_init(&ctl.loop);
   uv_async_init(&ctl.loop, &ctl.done, done_cb);
   ctl.done.data = &ctl;
@@ -714,6 +975,7 @@ int bench_run(const struct bench_config *cfg, uint64_t conns, struct bench_resul
   for (unsigned i = 0; i < ctl.nworkers; i++) {
     r = worker_init(&ctl.workers[i], i, ctl.nworkers, conns, cfg, &payload, &ctl.done,
                     &ctl.nfinished, ctl.t_begin);
+    ctl.workers[i].shown_time = ctl.t_begin;
     if (r == 0)
       r = uv_thread_create(&ctl.workers[i].thread, worker_main, &ctl.workers[i]);
     if (r < 0) {
@@ -745,6 +1007,8 @@ int bench_run(const struct bench_config *cfg, uint64_t conns, struct bench_resul
       uv_run(&w->loop, UV_RUN_DEFAULT);
       if (w->tfd >= 0)
         close(w->tfd);
+      if (w->epfd >= 0)
+        close(w->epfd);
     }
     if (w->loop_ready) {
       uv_loop_close(&w->loop);
@@ -771,8 +1035,7 @@ void bench_result_free(struct bench_result *res) {
 }
 
 int bench_probe(const struct sockaddr *addr, unsigned timeout_ms) {
-  socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+  socklen_t len = addr_len(addr);
   int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return uv_translate_sys_error(errno);

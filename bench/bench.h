@@ -38,6 +38,8 @@ struct bench_result {
   double seconds;       /* from the start to the last exchange's end */
   uint64_t conns;       /* the concurrency this run used */
   uint64_t max_lag_ns;  /* open loop: latest start behind its schedule */
+  uint64_t not_started; /* open loop: due before the end but never started */
+  int gave_up;          /* stopped early: every connect failed for --timeout */
   int interrupted;      /* stopped by SIGINT/SIGTERM */
   struct bench_mismatch first_mismatch;
   int first_other;      /* the first UV_E* code counted as an "other" error */
@@ -54,7 +56,7 @@ void bench_result_free(struct bench_result *res);
 /* Set by SIGINT/SIGTERM during a run; a sweep stops after the level it interrupts. */
 extern volatile int bench_interrupted;
 
-/* Checks that host:port accepts connections (bounded by timeout_ms).
+/* Checks that addr (TCP, or AF_UNIX) accepts connections (bounded by timeout_ms).
  * Returns 0, or a negative UV_E* code. */
 int bench_probe(const struct sockaddr *addr, unsigned timeout_ms);
 

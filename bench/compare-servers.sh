@@ -5,7 +5,7 @@
 # loads each server in turn, A B A B ..., so drift hits both alike.
 #
 # Two client patterns:
-#   halfclose  revbench -t 1 (chunk mode): send, shutdown(SHUT_WR), read to
+#   halfclose  revbench -t 1 --half-close (chunk mode): send, shutdown(SHUT_WR), read to
 #              EOF, verify, close.  Latency from revbench's JSON.
 #   classic    bench/peers/classic-client: send, read to EOF, verify, close;
 #              never half-closes.  revd then lingers (shuts down its write
@@ -101,7 +101,7 @@ load() {
   rc=0
   case $1 in
     halfclose)
-      taskset -c "$lcpu" "$revbench" --port "$2" -t 1 -c "$conns" -d "$secs" -s "$bytes" \
+      taskset -c "$lcpu" "$revbench" --port "$2" -t 1 --half-close -c "$conns" -d "$secs" -s "$bytes" \
         --json --no-progress >"$tmp/out" 2>"$tmp/err" || rc=$?
       ok=$(json_num ok)
       bad="mismatches=$(json_num mismatches) errors=$(json_num errors)"

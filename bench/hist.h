@@ -12,6 +12,7 @@
 #define REVBENCH_HIST_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define HIST_SUB_BITS 7
 #define HIST_SUB_COUNT (1u << HIST_SUB_BITS)          /* 128 buckets per power of two */
@@ -36,6 +37,14 @@ void hist_merge(hist_t *dst, const hist_t *src);
  * such that at least p% of the values are <= v, within the bucket error;
  * clamped to [min, max].  p = 100 returns max exactly.  0 when empty. */
 uint64_t hist_percentile(const hist_t *h, double p);
+
+/* Prints the whole percentile spectrum in HdrHistogram's classic layout, the
+ * one wrk2's --latency prints and HdrHistogram's plotters read: a header,
+ * then "Value Percentile TotalCount 1/(1-Percentile)" rows (values divided
+ * by unit: 1e6 prints nanoseconds as milliseconds), the last one at 100%
+ * (1/(1-p) "inf"), then the #[Mean ...] footer.  A row's value is what
+ * hist_percentile() reports for its percentile. */
+void hist_print_spectrum(FILE *out, const hist_t *h, double unit);
 
 /* Bucket arithmetic, exposed for the tests. */
 unsigned hist_index(uint64_t value);

@@ -17,9 +17,11 @@ typedef struct payload {
   size_t span; /* bytes in msg and rev: 2 * max */
   char *msg;   /* printable, never '\n' */
   char *rev;   /* msg reversed */
+  int echo;    /* 1: a correct reply is the message itself (--expect echo) */
 } payload_t;
 
-/* Fills p for messages of 1..max bytes from seed.  Returns 0 or -1 (out of memory). */
+/* Fills p for messages of 1..max bytes from seed, expecting reversed replies
+ * (set p->echo afterwards for an echo server).  Returns 0 or -1 (out of memory). */
 int payload_init(payload_t *p, size_t max, uint64_t seed);
 void payload_free(payload_t *p);
 
@@ -28,12 +30,12 @@ static inline const char *payload_message(const payload_t *p, size_t off) {
   return p->msg + off;
 }
 
-/* Its expected reply (the same bytes reversed). */
+/* Its expected reply: the same bytes reversed (or, with echo set, the message). */
 static inline const char *payload_expected(const payload_t *p, size_t off, size_t len) {
-  return p->rev + (p->span - off - len);
+  return p->echo ? p->msg + off : p->rev + (p->span - off - len);
 }
 
-/* 1 when reply/reply_len is exactly the reversal of the message (off, len). */
+/* 1 when reply/reply_len is exactly the expected reply to the message (off, len). */
 int payload_verify(const payload_t *p, size_t off, size_t len, const char *reply,
                    size_t reply_len);
 

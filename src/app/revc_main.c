@@ -47,14 +47,14 @@ static void usage(FILE *out) {
           "                  connection and each reply prints as soon as it arrives\n"
           "  --timeout MS    give up on a reply after MS milliseconds, 0 = never (default %d);\n"
           "                  when streaming, counted from the end of standard input\n"
-          "  --help          show this help and exit\n"
-          "  --version       show the version and exit\n"
+          "  -h, --help      show this help and exit\n"
+          "  -V, --version   show the version and exit\n"
           "\n"
           "Exit status: 0 when every reply came back, 1 when one did not, 2 for bad usage.\n",
           REVD_DEFAULT_PORT, DEFAULT_TIMEOUT_MS);
 }
 
-enum { OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
+enum { OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_TIMEOUT };
 
 static const struct option long_options[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -62,8 +62,8 @@ static const struct option long_options[] = {
     {"unix", required_argument, NULL, OPT_UNIX},
     {"mode", required_argument, NULL, OPT_MODE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"help", no_argument, NULL, OPT_HELP},
-    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
@@ -83,8 +83,8 @@ static int apply_option(struct client_config *cfg, int opt, const char *arg) {
     if (cli_number("revc", "--timeout", arg, 0, UINT32_MAX, 0, &v) < 0) return 2;
     cfg->timeout_ms = (unsigned)v;
     return 0;
-  case OPT_HELP: usage(stdout); return 1;
-  case OPT_VERSION: printf("revc %s\n", REVD_VERSION_STRING); return 1;
+  case 'h': usage(stdout); return 1;
+  case 'V': printf("revc %s\n", REVD_VERSION_STRING); return 1;
   default: return 2;
   }
 }
@@ -97,7 +97,7 @@ static int parse_args(int argc, char **argv, struct client_config *cfg) {
   cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
   opterr = 0;
   int opt;
-  while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":hV", long_options, NULL)) != -1) {
     if (opt == '?' || opt == ':')
       return cli_getopt_error("revc", opt, argv);
     int r = apply_option(cfg, opt, optarg);

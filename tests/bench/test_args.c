@@ -112,6 +112,57 @@ static void help_and_version_exit_zero(void **state) {
   assert_int_equal(parse(&cfg, "--version", NULL), 1);
 }
 
+static void units_where_testers_type_them(void **state) {
+  (void)state;
+  struct bench_config cfg;
+  assert_int_equal(parse(&cfg, "-d", "10s", "-c", "1k", "--rate", "20k", NULL), 0);
+  assert_int_equal(cfg.seconds, 10);
+  assert_int_equal(cfg.conns, 1000);
+  assert_int_equal(cfg.rate, 20000);
+  assert_int_equal(parse(&cfg, "-d", "2m", "--sweep", "1,1k", NULL), 0);
+  assert_int_equal(cfg.seconds, 120);
+  assert_int_equal(cfg.sweep[1], 1000);
+  assert_int_equal(parse(&cfg, "-d", "1h", "-n", "2m", NULL), 2); /* -d and -n */
+  assert_int_equal(parse(&cfg, "-n", "2m", NULL), 0);
+  assert_int_equal(cfg.count, 2000000);
+  assert_int_equal(parse(&cfg, "-d", "1h", NULL), 0);
+  assert_int_equal(cfg.seconds, 3600);
+  assert_int_equal(parse(&cfg, "-d", "10x", NULL), 2);
+  assert_int_equal(parse(&cfg, "-d", "s", NULL), 2);
+  assert_int_equal(parse(&cfg, "-c", "1kk", NULL), 2);
+  assert_int_equal(parse(&cfg, "--rate", "1.5k", NULL), 2);
+}
+
+static void expect_unix_and_close_options(void **state) {
+  (void)state;
+  struct bench_config cfg;
+  assert_int_equal(parse(&cfg, NULL), 0);
+  assert_int_equal(cfg.expect, EXPECT_REVERSE);
+  assert_int_equal(cfg.half_close, 0); /* chunk: like the classic client */
+  assert_int_equal(parse(&cfg, "--expect", "echo", "--half-close", "--linger0", "--latency",
+                         "--unix", "/tmp/x.sock", NULL), 0);
+  assert_int_equal(cfg.expect, EXPECT_ECHO);
+  assert_int_equal(cfg.half_close, 1);
+  assert_int_equal(cfg.linger0, 1);
+  assert_int_equal(cfg.latency, 1);
+  assert_string_equal(cfg.unix_path, "/tmp/x.sock");
+  assert_int_equal(parse(&cfg, "--mode", "eof", NULL), 0);
+  assert_int_equal(cfg.half_close, 1); /* eof mode always half-closes */
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.0/24", NULL), 0);
+  assert_int_equal(cfg.src_first, 0x7f000001);
+  assert_int_equal(cfg.src_count, 254);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.9", NULL), 0);
+  assert_int_equal(cfg.src_first, 0x7f000009);
+  assert_int_equal(cfg.src_count, 1);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.0/8", NULL), 2);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.1", "--host", "::1", NULL), 2);
+  assert_int_equal(parse(&cfg, "--source", "127.0.0.1", "--unix", "/tmp/x", NULL), 2);
+  assert_int_equal(parse(&cfg, "--expect", "mirror", NULL), 2);
+  assert_int_equal(parse(&cfg, "--mode", "line", "--half-close", NULL), 2);
+  assert_int_equal(parse(&cfg, "-h", NULL), 1);
+  assert_int_equal(parse(&cfg, "-V", NULL), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(defaults),
@@ -120,6 +171,8 @@ int main(void) {
       cmocka_unit_test(bad_input_is_usage_error),
       cmocka_unit_test(eof_mode_allows_large_messages),
       cmocka_unit_test(help_and_version_exit_zero),
+      cmocka_unit_test(units_where_testers_type_them),
+      cmocka_unit_test(expect_unix_and_close_options),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

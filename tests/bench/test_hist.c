@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,6 +133,46 @@ static void merge_adds_counts(void **state) {
   assert_int_equal(hist_percentile(&a, 50.0), 10);
 }
 
+/* The --latency spectrum: HdrHistogram's rows, each row's value the one
+ * hist_percentile() gives for its percentile, ending at 100% with "inf". */
+static void spectrum_rows_are_percentiles(void **state) {
+  (void)state;
+  hist_reset(&h);
+  for (uint64_t v = 1; v <= 1000; v++)
+    hist_record(&h, v * 1000);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  assert_non_null(out);
+  hist_print_spectrum(out, &h, 1e3);
+  fclose(out);
+  assert_non_null(strstr(text, "Value   Percentile   TotalCount 1/(1-Percentile)"));
+  int rows = 0;
+  double last_pct = -1.0;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    double value, pct, inv;
+    unsigned long long total;
+    char tail[16];
+    if (sscanf(line, "%lf %lf %llu %15s", &value, &pct, &total, tail) != 4)
+      continue;
+    rows++;
+    assert_true(pct > last_pct);
+    last_pct = pct;
+    if (pct == 1.0) {
+      assert_string_equal(tail, "inf");
+      assert_int_equal(total, 1000);
+      continue;
+    }
+    inv = strtod(tail, NULL);
+    assert_true(inv >= 1.0);
+    uint64_t want = hist_percentile(&h, pct * 100.0);
+    assert_true(value * 1e3 >= (double)want - 1.0 && value * 1e3 <= (double)want + 1.0);
+  }
+  assert_true(rows > 30); /* 0, 10, ..., 50, 55, ..., 99.9..., 100 */
+  assert_true(last_pct == 1.0);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(buckets_tile_the_range),
@@ -140,6 +181,7 @@ int main(void) {
       cmocka_unit_test(random_latencies_match_sorted_list),
       cmocka_unit_test(heavy_tail_matches_sorted_list),
       cmocka_unit_test(merge_adds_counts),
+      cmocka_unit_test(spectrum_rows_are_percentiles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,21 @@ static void verify_rejects_wrong_replies(void **state) {
   payload_free(&p);
 }
 
+/* --expect echo: the message itself is right, its reversal is not. */
+static void echo_expects_the_message(void **state) {
+  (void)state;
+  payload_t p;
+  assert_int_equal(payload_init(&p, 64, 3), 0);
+  p.echo = 1;
+  assert_true(payload_verify(&p, 5, 64, payload_message(&p, 5), 64));
+  p.echo = 0;
+  char rev[64];
+  memcpy(rev, payload_expected(&p, 5, 64), 64);
+  p.echo = 1;
+  assert_false(payload_verify(&p, 5, 64, rev, 64));
+  payload_free(&p);
+}
+
 static void rng_range_stays_in_range(void **state) {
   (void)state;
   uint64_t s = 9, seen_lo = 0, seen_hi = 0;
@@ -71,6 +86,7 @@ int main(void) {
       cmocka_unit_test(printable_and_no_newline),
       cmocka_unit_test(expected_is_the_reversal),
       cmocka_unit_test(verify_rejects_wrong_replies),
+      cmocka_unit_test(echo_expects_the_message),
       cmocka_unit_test(rng_range_stays_in_range),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
