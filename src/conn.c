@@ -328,6 +328,7 @@ void revd__conn_start(struct conn *c) {
   revd_server_t *srv = conn_server(c);
   srv->stats.accepted++;
   c->phase = CONN_READING;
+  revd__conn_message_starts(c);
   revd__conn_deadline(c, 0, srv->opts.idle_timeout_ms);
   if (srv->proto->nodelay && c->h.handle.type == UV_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);

@@ -86,7 +86,7 @@ void revd__conn_touch(struct conn *c) {
 static int reply_moved_on(struct conn *c) {
   if (!c->writes_pending)
     return 0;
-  size_t unsent = revd__conn_unsent(c);
+  uint32_t unsent = revd__conn_unsent(c);
   int moved = unsent < c->out_seen;
   c->out_seen = unsent;
   return moved;

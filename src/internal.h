@@ -96,7 +96,8 @@ struct conn {
   uint8_t reading : 1;      /* libuv watches the socket for input */
   uint8_t input_drained : 1;/* the mode judged the client sent all it will: close at once */
   union revd__proto_state p;
-  size_t out_seen;          /* bytes not yet sent at the last look (idle check) */
+  uint32_t out_seen;        /* bytes not yet sent at the last look (idle check; capped) */
+  uint32_t started_ms;      /* loop time (truncated) the current message began */
   union revd__handle h;     /* last: see above */
 };
 
@@ -132,6 +133,7 @@ struct revd_server {
   const struct revd__proto *proto;
   struct listener listener;
   uv_timer_t timer;          /* one timer for every deadline of both lists */
+  uv_timer_t trim_timer;     /* gives the heap back once the server is idle (write.c) */
   struct conn_list active;   /* idle deadline, ordered: touch moves to the tail */
   struct conn_list lingering;/* linger or drain deadline, ordered likewise */
   struct conn *free_conns;   /* closed conns kept for reuse, linked by next */
@@ -175,6 +177,13 @@ void revd__conn_finish(struct conn *c);
 void revd__conn_linger(struct conn *c);
 /* Counts *counter and closes at once. */
 void revd__conn_fail(struct conn *c, uint64_t *counter);
+/* A message begins now: its exchange's duration counts from here. */
+static inline void revd__conn_message_starts(struct conn *c) {
+  c->started_ms = (uint32_t)uv_now(c->h.handle.loop);
+}
+/* n exchanges of c are complete (their replies are in the kernel): counted,
+ * and their duration in the histogram. */
+void revd__conn_completed(struct conn *c, uint64_t n);
 /* Counts err by its kind (UV_ENOMEM: oom, UV_ENOBUFS: over_budget, else
  * resets) and closes. */
 void revd__conn_fail_error(struct conn *c, int err);
@@ -213,8 +222,9 @@ size_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
 /* Sends the ACK the kernel may be delaying (TCP_QUICKACK): a sender whose
  * next segment waits for it (Nagle) sends it now. */
 void revd__conn_ack_now(struct conn *c);
-/* Bytes of replies not yet sent: libuv's queue and the kernel's. */
-size_t revd__conn_unsent(struct conn *c);
+/* Bytes of replies not yet sent: libuv's queue and the kernel's (capped at
+ * UINT32_MAX: past 4 GiB unsent, progress goes unseen). */
+uint32_t revd__conn_unsent(struct conn *c);
 /* Frees the conns kept for reuse. */
 void revd__conn_free_all(revd_server_t *srv);
 

@@ -2,6 +2,7 @@
  * counters in Prometheus' text format at GET /metrics.  Requests are parsed
  * by http-parser (Debian's libhttp-parser); each connection gets one
  * response and is closed. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,34 +66,70 @@ static int same_family(const struct metric *a, const struct metric *b) {
   return n == family_len(b->name) && memcmp(a->name, b->name, n) == 0;
 }
 
-int revd_stats_format(const revd_stats_t *st, char *buf, size_t size) {
-  size_t used = 0;
+/* Appends to buf at *used.  Returns 0, or UV_ENOBUFS when it does not fit. */
+static int append(char *buf, size_t size, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int append(char *buf, size_t size, size_t *used, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= size - *used)
+    return UV_ENOBUFS;
+  *used += (size_t)n;
+  return 0;
+}
+
+static int format_counters(const revd_stats_t *st, char *buf, size_t size, size_t *used) {
   for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
     const struct metric *mt = &metrics[i];
     uint64_t v = *(const uint64_t *)((const char *)st + mt->offset);
-    int n = 0;
-    if (i == 0 || !same_family(mt, &metrics[i - 1])) {
-      int fam = (int)family_len(mt->name);
-      n = snprintf(buf + used, size - used, "# HELP %.*s %s\n# TYPE %.*s %s\n", fam, mt->name,
-                   mt->help, fam, mt->name, mt->type);
-      if (n < 0 || (size_t)n >= size - used)
-        return UV_ENOBUFS;
-      used += (size_t)n;
-    }
-    n = snprintf(buf + used, size - used, "%s %llu\n", mt->name, (unsigned long long)v);
-    if (n < 0 || (size_t)n >= size - used)
+    int fam = (int)family_len(mt->name);
+    if ((i == 0 || !same_family(mt, &metrics[i - 1])) &&
+        append(buf, size, used, "# HELP %.*s %s\n# TYPE %.*s %s\n", fam, mt->name, mt->help,
+               fam, mt->name, mt->type) != 0)
       return UV_ENOBUFS;
-    used += (size_t)n;
+    if (append(buf, size, used, "%s %llu\n", mt->name, (unsigned long long)v) != 0)
+      return UV_ENOBUFS;
   }
-  /* The version that runs, as Prometheus' own *_build_info metrics give it. */
-  int n = snprintf(buf + used, size - used,
-                   "# HELP revd_build_info The running librevd's version (the value is 1).\n"
-                   "# TYPE revd_build_info gauge\n"
-                   "revd_build_info{version=\"%s\"} 1\n",
-                   revd_version());
-  if (n < 0 || (size_t)n >= size - used)
+  return 0;
+}
+
+/* Prometheus wants cumulative buckets, in seconds. */
+static int format_durations(const revd_stats_t *st, char *buf, size_t size, size_t *used) {
+  static const unsigned bounds_ms[] = {REVD_DURATION_BUCKETS_MS};
+  uint64_t count = 0;
+  if (append(buf, size, used,
+             "# HELP revd_exchange_duration_seconds Time from a message's first byte read to "
+             "its reply handed to the kernel.\n"
+             "# TYPE revd_exchange_duration_seconds histogram\n") != 0)
     return UV_ENOBUFS;
-  return (int)(used + (size_t)n);
+  for (int i = 0; i < REVD_DURATION_BUCKETS; i++) {
+    count += st->duration_buckets[i];
+    int r = i < REVD_DURATION_BUCKETS - 1
+                ? append(buf, size, used, "revd_exchange_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                         bounds_ms[i] / 1000.0, (unsigned long long)count)
+                : append(buf, size, used, "revd_exchange_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                         (unsigned long long)count);
+    if (r != 0)
+      return UV_ENOBUFS;
+  }
+  return append(buf, size, used,
+                "revd_exchange_duration_seconds_sum %.3f\nrevd_exchange_duration_seconds_count %llu\n",
+                st->duration_sum_ms / 1000.0, (unsigned long long)count);
+}
+
+int revd_stats_format(const revd_stats_t *st, char *buf, size_t size) {
+  size_t used = 0;
+  if (format_counters(st, buf, size, &used) != 0 || format_durations(st, buf, size, &used) != 0 ||
+      /* The version that runs, as Prometheus' own *_build_info metrics give it. */
+      append(buf, size, &used,
+             "# HELP revd_build_info The running librevd's version (the value is 1).\n"
+             "# TYPE revd_build_info gauge\n"
+             "revd_build_info{version=\"%s\"} 1\n",
+             revd_version()) != 0)
+    return UV_ENOBUFS;
+  return (int)used;
 }
 
 /* ---- one scrape connection -------------------------------------------- */

@@ -41,6 +41,7 @@ static size_t read_whole_chunk(struct conn *c, char *data, size_t len) {
 static void chunk_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = conn_server(c);
   /* Reads land in the server's buffer (no alloc): data is its start. */
+  revd__conn_message_starts(c);
   len = read_whole_chunk(c, data, len);
   revd__conn_message_done(c);
   revd__reverse_counted(srv, data, len);

@@ -88,6 +88,8 @@ static void eof_data(struct conn *c, char *data, size_t len) {
   revd_server_t *srv = conn_server(c);
   struct eof_message *m = c->p.eof;
   (void)data; /* already in the newest chunk: eof_alloc put it there */
+  if (m->received == 0)
+    revd__conn_message_starts(c);
   revd__conn_touch(c);
   m->chunks->len += len;
   m->received += len;
@@ -143,7 +145,7 @@ static void eof_eof(struct conn *c) {
   struct eof_message *m = c->p.eof;
   revd__conn_message_done(c);
   if (!m || m->received == 0) {
-    srv->stats.completed++; /* an empty message has an empty reply */
+    revd__conn_completed(c, 1); /* an empty message has an empty reply */
     revd__conn_finish(c);
     return;
   }

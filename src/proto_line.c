@@ -70,6 +70,7 @@ static void line_data(struct conn *c, char *data, size_t len) {
   size_t pos = 0, run_start = 0;
   struct revd__line line;
   ssize_t n = 0;
+  revd__conn_message_starts(c); /* a line carried over counts from here too */
   revd__conn_touch(c);
   while (pos < len && (n = next_line(c, data + pos, len - pos, &line)) > 0) {
     reverse_line(srv, line.data, line.len);

@@ -75,7 +75,9 @@ int revd_server_new(uv_loop_t *loop, const revd_options_t *opts, revd_server_t *
     free(srv);
     return r;
   }
-  srv->handles_open = 1; /* the timer */
+  uv_timer_init(loop, &srv->trim_timer); /* cannot fail once a timer could be made */
+  uv_unref((uv_handle_t *)&srv->trim_timer); /* never what keeps the host's loop alive */
+  srv->handles_open = 2; /* the timers */
   *out = srv;
   return 0;
 }
@@ -124,6 +126,10 @@ static void timer_close_cb(uv_handle_t *h) {
   revd__server_handle_closed(container_of((uv_timer_t *)h, revd_server_t, timer));
 }
 
+static void trim_timer_close_cb(uv_handle_t *h) {
+  revd__server_handle_closed(container_of((uv_timer_t *)h, revd_server_t, trim_timer));
+}
+
 void revd__server_handle_closed(revd_server_t *srv) {
   srv->handles_open--;
   maybe_finish_close(srv);
@@ -134,8 +140,10 @@ void revd__server_handle_closed(revd_server_t *srv) {
 static void maybe_finish_close(revd_server_t *srv) {
   if (!srv->closing)
     return;
-  if (srv->stats.active == 0 && !uv_is_closing((uv_handle_t *)&srv->timer))
+  if (srv->stats.active == 0 && !uv_is_closing((uv_handle_t *)&srv->timer)) {
     uv_close((uv_handle_t *)&srv->timer, timer_close_cb);
+    uv_close((uv_handle_t *)&srv->trim_timer, trim_timer_close_cb);
+  }
   if (srv->handles_open > 0)
     return;
   revd__conn_free_all(srv);

@@ -9,6 +9,9 @@ void revd_stats_add(revd_stats_t *total, const revd_stats_t *part) {
 #define ADD(field, kind, name, help) total->field += part->field;
   REVD_STATS_MAP(ADD)
 #undef ADD
+  for (int i = 0; i < REVD_DURATION_BUCKETS; i++)
+    total->duration_buckets[i] += part->duration_buckets[i];
+  total->duration_sum_ms += part->duration_sum_ms;
 }
 
 const char *revd_version(void) { return REVD_VERSION_STRING; }

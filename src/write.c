@@ -13,6 +13,8 @@
 #define STACK_BUFS 16
 /* After letting this much go, a server holding nothing trims its heap. */
 #define TRIM_AFTER ((size_t)1 << 20)
+#define TRIM_RATIO 4 /* ... and when it is this many times what is still held */
+#define TRIM_IDLE_MS 200
 
 struct conn_write {
   uv_write_t req;
@@ -24,13 +26,26 @@ struct conn_write {
 /* Bytes of replies not yet sent: libuv's queue and the kernel's send queue
  * (SIOCOUTQ).  The kernel's part moves while a slow reader drains a
  * multi-megabyte socket buffer, when libuv's does not. */
-size_t revd__conn_unsent(struct conn *c) {
+uint32_t revd__conn_unsent(struct conn *c) {
   size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
   uv_os_fd_t fd;
   int in_kernel = 0;
   if (uv_fileno(&c->h.handle, &fd) == 0 && ioctl(fd, SIOCOUTQ, &in_kernel) == 0 && in_kernel > 0)
     queued += (size_t)in_kernel;
-  return queued;
+  return queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued;
+}
+
+static const uint32_t duration_bounds_ms[] = {REVD_DURATION_BUCKETS_MS};
+
+void revd__conn_completed(struct conn *c, uint64_t n) {
+  revd_stats_t *st = &conn_server(c)->stats;
+  uint32_t ms = (uint32_t)uv_now(c->h.handle.loop) - c->started_ms; /* mod 2^32: fine */
+  int b = 0;
+  while (b < REVD_DURATION_BUCKETS - 1 && ms > duration_bounds_ms[b])
+    b++;
+  st->completed += n;
+  st->duration_buckets[b] += n;
+  st->duration_sum_ms += n * ms;
 }
 
 static void write_cb(uv_write_t *req, int status) {
@@ -47,7 +62,7 @@ static void write_cb(uv_write_t *req, int status) {
     revd__conn_fail(c, &srv->stats.resets);
     return;
   }
-  srv->stats.completed += exchanges;
+  revd__conn_completed(c, exchanges);
   revd__conn_touch(c);
   if (c->read_paused && c->phase == CONN_READING &&
       uv_stream_get_write_queue_size(&c->h.stream) < WRITE_HIGH_WATER / 2) {
@@ -151,7 +166,7 @@ int revd__conn_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, uint6
     return took;
   srv->stats.bytes_out += total;
   if ((size_t)took == total) {
-    srv->stats.completed += exchanges;
+    revd__conn_completed(c, exchanges);
     return 0;
   }
   return queue_write(c, bufs, nbufs, (size_t)took, total - (size_t)took, exchanges, keep);
@@ -167,15 +182,29 @@ int revd__budget_take(revd_server_t *srv, size_t n) {
 }
 
 /* glibc keeps freed memory in its heap, where a burst of big messages would
- * hold RSS up for good; malloc_trim hands the free pages back.  Only when
- * nothing is held, after a good deal was let go: once per burst, not once
- * per exchange. */
+ * hold RSS up for good; malloc_trim hands the free pages back.  During a
+ * load: once a good deal was let go and most of what was held is gone (a
+ * connection or two still holding a message must not keep the rest), a
+ * few times per burst, not once per exchange.  And once the server has
+ * held nothing for TRIM_IDLE_MS: what the last of a burst let go. */
+static void trim(revd_server_t *srv) {
+  srv->released = 0;
+  malloc_trim(0);
+}
+
+static void trim_when_idle_cb(uv_timer_t *t) {
+  revd_server_t *srv = container_of(t, revd_server_t, trim_timer);
+  if (srv->buffered == 0 && srv->released > 0)
+    trim(srv);
+}
+
 void revd__budget_give(revd_server_t *srv, size_t n) {
   srv->buffered -= n;
   srv->released += n;
-  if (srv->buffered == 0 && srv->released >= TRIM_AFTER) {
-    srv->released = 0;
-    malloc_trim(0);
-  }
+  if (srv->released >= TRIM_AFTER && srv->released >= TRIM_RATIO * srv->buffered)
+    trim(srv);
+  else if (srv->buffered == 0 && srv->released > 0 && !srv->closing &&
+           !uv_is_active((uv_handle_t *)&srv->trim_timer))
+    uv_timer_start(&srv->trim_timer, trim_when_idle_cb, TRIM_IDLE_MS, 0);
 }
 

@@ -38,9 +38,7 @@ SKIP = 77
 # Such a case still runs: if it passes, it counts as passed; if it fails, it
 # is reported as skipped with the failure and what it waits for.  Remove an
 # entry once the feature is in.
-WAITING_FOR_LIBRARY = {
-    "histogram": "per-exchange durations and revd_exchange_duration_seconds (src/conn.c, src/metrics.c)",
-}
+WAITING_FOR_LIBRARY = {}
 
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
 
