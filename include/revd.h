@@ -56,7 +56,8 @@ typedef struct revd_options {
   unsigned max_conns;       /* open connections at most; past it new ones are closed at once; 0 = no limit */
   unsigned idle_timeout_ms; /* a connection silent this long is closed; 0 = never; default 60000 */
   unsigned linger_ms;       /* lingering close: how long unread input is drained before closing; default 2000 */
-  int backlog;              /* listen(2) backlog; default 511 */
+  int backlog;              /* listen(2) backlog; default: the kernel's limit
+                               (/proc/sys/net/core/somaxconn), else 4096 */
   int reuse_port;           /* TCP: set SO_REUSEPORT, so several servers (one loop per
                                thread) can listen on one address and the kernel spreads
                                connections among them; default 0 */
@@ -114,11 +115,21 @@ typedef struct revd_options {
   XX(bytes_in, counter, "revd_received_bytes_total", "Bytes read from clients.")             \
   XX(bytes_out, counter, "revd_sent_bytes_total", "Bytes of replies handed to the kernel.")
 
+/* How long exchanges take, from a message's first byte read to its reply
+ * handed to the kernel, in milliseconds: the upper bound of each bucket of
+ * the histogram (Prometheus' default buckets; the last one is unbounded). */
+#define REVD_DURATION_BUCKETS_MS 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+#define REVD_DURATION_BUCKETS 12 /* the bounds above, and +Inf */
+
 /* Plain integers kept on the loop's thread. */
 typedef struct revd_stats {
 #define REVD_STATS_FIELD(field, kind, name, help) uint64_t field;
   REVD_STATS_MAP(REVD_STATS_FIELD)
 #undef REVD_STATS_FIELD
+  /* The exchange-duration histogram: completed exchanges per bucket (not
+   * cumulative), and the sum of their durations in milliseconds. */
+  uint64_t duration_buckets[REVD_DURATION_BUCKETS];
+  uint64_t duration_sum_ms;
 } revd_stats_t;
 
 /* *total += *part, counter by counter (summing servers of one process). */
@@ -154,7 +165,9 @@ REVD_EXPORT int revd_server_listen_unix(revd_server_t *srv, const char *path);
 /* Serves an already bound and listening socket (TCP or Unix, e.g. one
  * handed over by systemd's socket activation) instead of binding one.  The
  * server owns fd from now on and closes it at revd_server_close(); a Unix
- * socket's file is left in place (whoever bound it owns it).
+ * socket's file is left in place (whoever bound it owns it).  A TCP socket
+ * keeps its own TCP_DEFER_ACCEPT (systemd's DeferAcceptSec=); one without
+ * gets defer_accept's.
  * Returns 0, UV_ENOTSOCK / UV_EINVAL if fd is not a stream socket, UV_EBUSY
  * if already listening, or another negative UV_E* code. */
 REVD_EXPORT int revd_server_listen_fd(revd_server_t *srv, uv_os_sock_t fd);
