@@ -119,15 +119,30 @@ class Revd:
         assert lines, "revd logged no stats line:\n%s" % self.text()
         return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", lines[-1])}
 
+    def accept_queue(self):
+        """Connections waiting in the kernel for revd to accept them (the
+        listening socket's rx_queue in /proc/net/tcp)."""
+        port = "%04X" % self.port
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(":" + port) and fields[3] == "0A":  # LISTEN
+                    return int(fields[4].split(":")[1], 16)
+        return 0
+
     def check_resources(self, rss_allowance_kib):
-        """After the load: revd's fds back to what it had idle (waiting out
-        lingering closes), RSS within rss_allowance_kib of its start."""
-        fds_ok = wait_until(lambda: self.fds() <= self.start_fds, 5)
-        assert fds_ok, "revd holds %d fds after the load, %d before" % (self.fds(), self.start_fds)
+        """After the load, once revd is idle (nothing left in its accept
+        queue, its fds back to what it had idle, lingering closes waited
+        out): RSS back within rss_allowance_kib of its start, within a few
+        seconds (revd gives memory back once idle)."""
+        idle = wait_until(lambda: self.accept_queue() == 0 and self.fds() <= self.start_fds, 10)
+        assert idle, "revd holds %d fds after the load (%d before), %d waiting to be accepted" % (
+            self.fds(), self.start_fds, self.accept_queue())
+        limit = self.start_rss + rss_allowance_kib
+        rss_ok = not CHECK_RSS or wait_until(lambda: self.rss_kib() <= limit, 3)
         rss = self.rss_kib()
         print("revd RSS %d KiB (start %d KiB), %d fds" % (rss, self.start_rss, self.fds()))
-        assert not CHECK_RSS or rss <= self.start_rss + rss_allowance_kib, \
-            "revd RSS %d KiB after the load, %d KiB at start" % (rss, self.start_rss)
+        assert rss_ok, "revd RSS %d KiB after the load, %d KiB at start" % (rss, self.start_rss)
 
 
 def wait_until(pred, timeout, interval=0.05):
