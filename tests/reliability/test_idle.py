@@ -34,10 +34,11 @@ def case_slow_reader():
 
 
 def case_loop_stall():
-    # 8 line clients, a line every 0.5 s each; revd stopped for 2.5 s (the
-    # timeout is 1 s) in the middle; their lines wait in the sockets.
+    # 8 line clients, a line every 0.5 s each; revd stopped for 3.5 s (the
+    # timeout is 2 s: a client starved of CPU on a busy machine still sends
+    # well within it) in the middle; their lines wait in the sockets.
     clients, lines = 8, 12
-    with Revd("--mode", "line", "--idle-timeout", 1000) as d:
+    with Revd("--mode", "line", "--idle-timeout", 2000) as d:
         def client(i):
             return line_session(d.port, [b"client %d line %d\n" % (i, n) for n in range(lines)],
                                 interval=0.5)
@@ -45,7 +46,7 @@ def case_loop_stall():
         def stall(_):
             time.sleep(1.5)
             d.send_signal(signal.SIGSTOP)
-            time.sleep(2.5)
+            time.sleep(3.5)
             d.send_signal(signal.SIGCONT)
 
         answered = in_threads(lambda i: client(i) if i < clients else stall(i), clients + 1)[:clients]
