@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 PACKAGES=(gcc g++ clang meson ninja-build pkg-config libuv1-dev libcmocka-dev
           libutf8proc-dev libhttp-parser-dev libclang-rt-14-dev python3
           gnuplot-nox unicode-data groff-base gcovr valgrind
-          libsystemd-dev systemd prometheus)
+          libsystemd-dev systemd prometheus iproute2)
 # gcovr, valgrind: .ci/run's coverage and memcheck runs; libsystemd-dev:
 # revd's socket activation and sd_notify (meson -Dsystemd=auto builds without
 # it); systemd: systemd-socket-activate and systemd-analyze for the ops tests;
+# iproute2: ss and ip netns for the backlog and runnable-docs tests;
 # prometheus: promtool for the metrics format check (about 20 MB; the check is
 # skipped, saying so, without it).
 
