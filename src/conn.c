@@ -111,7 +111,6 @@ static void discard_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   (void)buf;
   if (nread > 0) {
     srv->stats.bytes_in += (size_t)nread;
-    c->input_drained = 0;
   } else if (nread == UV_EOF) {
     c->input_eof = 1;
     c->reading = 0; /* libuv stops reading at EOF */
@@ -163,20 +162,29 @@ void revd__conn_ack_now(struct conn *c) {
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
-size_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {
+ssize_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {
   uv_os_fd_t fd;
-  if (c->input_eof || room == 0 || uv_fileno(&c->h.handle, &fd) != 0)
-    return 0;
+  if (c->input_eof)
+    return UV_EOF;
+  int r = uv_fileno(&c->h.handle, &fd);
+  if (r != 0)
+    return r;
   ssize_t n = recv(fd, buf, room, MSG_DONTWAIT);
   if (n > 0) {
     conn_server(c)->stats.bytes_in += (size_t)n;
-    return (size_t)n;
+    return n;
   }
-  if (n == 0)
+  if (n == 0) {
     c->input_eof = 1;
-  else if (errno == EAGAIN || errno == EWOULDBLOCK)
-    c->input_drained = 1;
-  return 0; /* an error shows in the write or the close that follows */
+    return UV_EOF;
+  }
+  return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
+}
+
+int revd__conn_input_waiting(struct conn *c) {
+  uv_os_fd_t fd;
+  int n = 0;
+  return uv_fileno(&c->h.handle, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -266,10 +274,8 @@ void revd__conn_finish(struct conn *c) {
     c->input_drained = 0; /* that was then: only an EOF will say so later */
     return;
   }
-  if (!c->input_eof && !c->input_drained) {
-    revd__conn_read_more(c, srv->readbuf, sizeof srv->readbuf);
-    c->input_drained = 0; /* a socket dry now may be between two writes */
-  }
+  if (!c->input_drained)
+    revd__conn_read_more(c, srv->readbuf, sizeof srv->readbuf); /* notes an EOF */
   if (c->input_eof || c->input_drained)
     revd__conn_close(c);
   else
@@ -301,8 +307,6 @@ struct conn *revd__conn_new(revd_server_t *srv) {
   srv->stats.active++;
   return c;
 }
-
-void revd__conn_discard_new(struct conn *c) { revd__conn_close(c); }
 
 /* nginx's deferred accept: the message usually came with the connection
  * (TCP_DEFER_ACCEPT makes sure of it), so read it now, exactly as the read
@@ -337,15 +341,6 @@ void revd__conn_start(struct conn *c) {
     revd__conn_resume_reading(c);
 }
 
-/* Exchanges under way may finish within drain_timeout_ms; connections owed
- * nothing get a lingering close, so no client sees a reset. */
-/* Is a message waiting in the socket, not yet read? */
-static int message_waiting(struct conn *c) {
-  uv_os_fd_t fd;
-  int n = 0;
-  return uv_fileno(&c->h.handle, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
 /* Exchanges under way may finish within drain_timeout_ms: a message begun,
  * or (in a mode whose client sends its message at once) one that has
  * arrived but was not read yet.  Connections owed nothing get a lingering
@@ -354,7 +349,7 @@ void revd__conn_wind_down(struct conn *c) {
   revd_server_t *srv = conn_server(c);
   int owed = c->phase == CONN_REPLYING ||
              (c->phase == CONN_READING &&
-              (srv->proto->owes_reply(c) || (srv->proto->sends_at_once && message_waiting(c))));
+              (srv->proto->owes_reply(c) || (srv->proto->sends_at_once && revd__conn_input_waiting(c))));
   if (owed)
     revd__conn_deadline(c, 1, srv->opts.drain_timeout_ms ? srv->opts.drain_timeout_ms : 1);
   else

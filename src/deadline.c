@@ -6,8 +6,6 @@
  * (linger or drain timeout).  One uv_timer_t serves both (the libev manual's
  * "same timeout" pattern; nginx keeps its timers in one tree for the same
  * reason): a touch is O(1), and nothing per connection is a handle. */
-#include <sys/ioctl.h>
-
 #include "internal.h"
 
 static struct conn_list *list_of(struct conn *c) {
@@ -92,14 +90,10 @@ static int reply_moved_on(struct conn *c) {
   return moved;
 }
 
-/* Bytes that arrived but were not read yet: after the loop stalled (a
- * stopped process, a long callback), input waits in the socket, and its
- * client is not idle. */
-static int input_waiting(struct conn *c) {
-  uv_os_fd_t fd;
-  int n = 0;
-  return c->phase == CONN_READING && !c->read_paused && uv_fileno(&c->h.handle, &fd) == 0 &&
-         ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+/* After the loop stalled (a stopped process, a long callback), input of a
+ * message waits unread in the socket, and its client is not idle. */
+static int message_input_waiting(struct conn *c) {
+  return c->phase == CONN_READING && !c->read_paused && revd__conn_input_waiting(c);
 }
 
 /* The linger or drain deadline passed.  A lingering connection has its
@@ -115,7 +109,7 @@ static void lingering_expired(struct conn *c) {
 /* The idle deadline passed. */
 static void idle_expired(struct conn *c) {
   revd_server_t *srv = conn_server(c);
-  if (reply_moved_on(c) || input_waiting(c)) {
+  if (reply_moved_on(c) || message_input_waiting(c)) {
     revd__conn_touch(c); /* a slow reader that keeps reading is not idle */
     return;
   }

@@ -155,8 +155,6 @@ struct revd_server {
 /* A new connection for srv's listener (its handle initialised, phase
  * CONN_READING, not yet accepted), or NULL without memory. */
 struct conn *revd__conn_new(revd_server_t *srv);
-/* Returns a conn that never got going (init or accept failed) to srv. */
-void revd__conn_discard_new(struct conn *c);
 /* Starts an accepted connection: idle deadline, the mode's reader. */
 void revd__conn_start(struct conn *c);
 
@@ -216,9 +214,12 @@ void revd__conn_cut_short(struct conn *c);
 void revd__conn_pause_reading(struct conn *c);
 void revd__conn_resume_reading(struct conn *c);
 /* Reads what the socket has now into buf[0..room), as one more part of
- * the current read: counted, and noting an EOF or that the socket ran dry.
- * Returns the bytes read (0: none now). */
-size_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
+ * the current read: counted, an EOF noted in input_eof.  Returns the bytes
+ * read, 0 when the socket is dry now, UV_EOF, or another negative UV_E*
+ * code (an error shows in the write or the close that follows). */
+ssize_t revd__conn_read_more(struct conn *c, char *buf, size_t room);
+/* Has input arrived that was not read yet (FIONREAD)? */
+int revd__conn_input_waiting(struct conn *c);
 /* Sends the ACK the kernel may be delaying (TCP_QUICKACK): a sender whose
  * next segment waits for it (Nagle) sends it now. */
 void revd__conn_ack_now(struct conn *c);

@@ -100,23 +100,23 @@ static void connection_cb(uv_stream_t *listener, int status) {
     return;
   }
   if (uv_accept(listener, &c->h.stream) != 0) {
-    revd__conn_discard_new(c);
+    revd__conn_close(c);
     return;
   }
   if (past_fd_limit(c)) {
     count_rejected(srv, &srv->stats.rejected_fd_limit);
-    revd__conn_discard_new(c);
+    revd__conn_close(c);
     return;
   }
   if (srv->opts.max_conns && srv->stats.active > srv->opts.max_conns) {
     count_rejected(srv, &srv->stats.rejected_max_conns);
-    revd__conn_discard_new(c);
+    revd__conn_close(c);
     return;
   }
   int r = srv->conn_ip_offset ? revd__ip_acquire(c) : 0;
   if (r != 0) {
     count_rejected(srv, r == UV_EBUSY ? &srv->stats.rejected_per_ip : &srv->stats.rejected_no_memory);
-    revd__conn_discard_new(c);
+    revd__conn_close(c);
     return;
   }
   revd__conn_start(c);

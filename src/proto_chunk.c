@@ -22,19 +22,19 @@
  * way when the socket first runs dry, so a message that may be split gets
  * one more look after yielding the CPU (the kernel delivers it meanwhile). */
 static size_t read_whole_chunk(struct conn *c, char *data, size_t len) {
-  size_t more;
+  ssize_t more = 0;
   for (int looks = 0;; looks++) {
     while (len < REVD_CHUNK_MAX &&
-           (more = revd__conn_read_more(c, data + len, REVD_CHUNK_MAX - len)))
-      len += more;
-    if (len < SMALL_MESSAGE || len == REVD_CHUNK_MAX || c->input_eof || looks == MORE_LOOKS)
-      break;
+           (more = revd__conn_read_more(c, data + len, REVD_CHUNK_MAX - len)) > 0)
+      len += (size_t)more;
+    if (len < SMALL_MESSAGE || len == REVD_CHUNK_MAX || more != 0 || looks == MORE_LOOKS)
+      break; /* small, full, or at EOF (or an error): nothing more to wait for */
     if (looks == 0)
       revd__conn_ack_now(c);
     sched_yield();
   }
-  if (len >= SMALL_MESSAGE)
-    c->input_drained = 0;
+  /* Dry behind a small message: the client sent everything. */
+  c->input_drained = len < SMALL_MESSAGE && more == 0;
   return len;
 }
 
