@@ -11,10 +11,10 @@
 
 #define WRITE_HIGH_WATER (256 * 1024) /* stop reading while more than this waits to be written */
 #define STACK_BUFS 16
-/* After letting this much go, a server holding nothing trims its heap. */
+/* During a load the heap is trimmed once this much was let go ... */
 #define TRIM_AFTER ((size_t)1 << 20)
-#define TRIM_RATIO 4 /* ... and when it is this many times what is still held */
-#define TRIM_IDLE_MS 200
+#define TRIM_RATIO 4     /* ... and it is this many times what is still held */
+#define TRIM_IDLE_MS 200 /* and once the server has held nothing this long */
 
 struct conn_write {
   uv_write_t req;
@@ -81,19 +81,6 @@ static size_t bufs_total(const uv_buf_t *bufs, unsigned nbufs) {
   return total;
 }
 
-/* Copies bufs, less their first `skip` bytes, into dst. */
-static void bufs_copy_tail(char *dst, const uv_buf_t *bufs, unsigned nbufs, size_t skip) {
-  for (unsigned i = 0; i < nbufs; i++) {
-    if (skip >= bufs[i].len) {
-      skip -= bufs[i].len;
-      continue;
-    }
-    memcpy(dst, bufs[i].base + skip, bufs[i].len - skip);
-    dst += bufs[i].len - skip;
-    skip = 0;
-  }
-}
-
 /* Points out[] at bufs less their first `skip` bytes; returns how many. */
 static unsigned bufs_tail(uv_buf_t *out, const uv_buf_t *bufs, unsigned nbufs, size_t skip) {
   unsigned n = 0;
@@ -108,41 +95,55 @@ static unsigned bufs_tail(uv_buf_t *out, const uv_buf_t *bufs, unsigned nbufs, s
   return n;
 }
 
-/* Queues what the socket did not take: `rest` bytes of bufs after `took`. */
-static int queue_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t took,
-                       size_t rest, uint64_t exchanges, int keep) {
+/* Copies bufs[0..nbufs) into dst, end to end; returns one buffer over it. */
+static uv_buf_t bufs_gather(char *dst, const uv_buf_t *bufs, unsigned nbufs) {
+  size_t len = 0;
+  for (unsigned i = 0; i < nbufs; i++) {
+    memcpy(dst + len, bufs[i].base, bufs[i].len);
+    len += bufs[i].len;
+  }
+  return uv_buf_init(dst, (unsigned)len);
+}
+
+/* Writes `tail`, what the socket did not take (`rest` bytes), in a request
+ * of its own: copied into it, or (keep) straight from the caller's bytes. */
+static int write_tail(struct conn *c, uv_buf_t *tail, unsigned ntail, size_t rest,
+                      uint64_t exchanges, int keep) {
   revd_server_t *srv = conn_server(c);
   size_t copied = keep ? 0 : rest;
   if (revd__budget_take(srv, copied) != 0)
     return UV_ENOBUFS;
   struct conn_write *w = malloc(sizeof *w + copied);
-  if (!w) {
-    revd__budget_give(srv, copied);
-    return UV_ENOMEM;
-  }
-  w->exchanges = exchanges;
-  w->copied = copied;
-  uv_buf_t stack_bufs[STACK_BUFS];
-  uv_buf_t *out = stack_bufs;
-  unsigned nout = 1;
-  if (!keep) {
-    bufs_copy_tail(w->data, bufs, nbufs, took);
-    out[0] = uv_buf_init(w->data, (unsigned)rest);
-  } else {
-    if (nbufs > STACK_BUFS && !(out = malloc(nbufs * sizeof *out))) {
-      free(w);
-      return UV_ENOMEM;
+  int r = w ? 0 : UV_ENOMEM;
+  if (w) {
+    w->exchanges = exchanges;
+    w->copied = copied;
+    if (!keep) {
+      tail[0] = bufs_gather(w->data, tail, ntail);
+      ntail = 1;
     }
-    nout = bufs_tail(out, bufs, nbufs, took);
+    r = uv_write(&w->req, &c->h.stream, tail, ntail, write_cb); /* libuv copies the array */
   }
-  int r = uv_write(&w->req, &c->h.stream, out, nout, write_cb);
-  if (out != stack_bufs)
-    free(out); /* libuv keeps its own copy of the array */
   if (r != 0) {
     revd__budget_give(srv, copied);
     free(w);
-    return r;
   }
+  return r;
+}
+
+/* Queues what the socket did not take: `rest` bytes of bufs after `took`. */
+static int queue_write(struct conn *c, const uv_buf_t *bufs, unsigned nbufs, size_t took,
+                       size_t rest, uint64_t exchanges, int keep) {
+  uv_buf_t stack_bufs[STACK_BUFS];
+  uv_buf_t *tail = nbufs <= STACK_BUFS ? stack_bufs : malloc(nbufs * sizeof *tail);
+  if (!tail)
+    return UV_ENOMEM;
+  unsigned ntail = bufs_tail(tail, bufs, nbufs, took);
+  int r = write_tail(c, tail, ntail, rest, exchanges, keep);
+  if (tail != stack_bufs)
+    free(tail);
+  if (r != 0)
+    return r;
   c->writes_pending++;
   c->out_seen = revd__conn_unsent(c);
   if (c->phase == CONN_READING && !c->read_paused &&
