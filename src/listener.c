@@ -86,6 +86,20 @@ static uint64_t fd_ceiling(void) {
   return lim.rlim_cur > FD_RESERVE ? (uint64_t)lim.rlim_cur - FD_RESERVE : 0;
 }
 
+/* Why c, just accepted, is closed at once: the counter of the reason, or
+ * NULL to serve it (counted against its address then). */
+static uint64_t *refusal(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
+  if (past_fd_limit(c))
+    return &srv->stats.rejected_fd_limit;
+  if (srv->opts.max_conns && srv->stats.active > srv->opts.max_conns)
+    return &srv->stats.rejected_max_conns;
+  int r = srv->conn_ip_offset ? revd__ip_acquire(c) : 0;
+  if (r == UV_EBUSY)
+    return &srv->stats.rejected_per_ip;
+  return r != 0 ? &srv->stats.rejected_no_memory : NULL;
+}
+
 static void connection_cb(uv_stream_t *listener, int status) {
   revd_server_t *srv = container_of(listener, revd_server_t, listener.h.stream);
   if (status < 0) {
@@ -99,23 +113,10 @@ static void connection_cb(uv_stream_t *listener, int status) {
     reject_without_memory(srv);
     return;
   }
-  if (uv_accept(listener, &c->h.stream) != 0) {
-    revd__conn_close(c);
-    return;
-  }
-  if (past_fd_limit(c)) {
-    count_rejected(srv, &srv->stats.rejected_fd_limit);
-    revd__conn_close(c);
-    return;
-  }
-  if (srv->opts.max_conns && srv->stats.active > srv->opts.max_conns) {
-    count_rejected(srv, &srv->stats.rejected_max_conns);
-    revd__conn_close(c);
-    return;
-  }
-  int r = srv->conn_ip_offset ? revd__ip_acquire(c) : 0;
-  if (r != 0) {
-    count_rejected(srv, r == UV_EBUSY ? &srv->stats.rejected_per_ip : &srv->stats.rejected_no_memory);
+  uint64_t *reason = NULL;
+  if (uv_accept(listener, &c->h.stream) != 0 || (reason = refusal(c)) != NULL) {
+    if (reason)
+      count_rejected(srv, reason);
     revd__conn_close(c);
     return;
   }
@@ -165,12 +166,11 @@ static int listener_start(revd_server_t *srv, int r) {
   return r;
 }
 
-/* libuv 1.44 has no flag for it, so set it on the socket before bind. */
-static int set_reuse_port(uv_tcp_t *tcp) {
+/* An int option on the listening socket.  Returns 0 or a negative UV_E* code. */
+static int set_listener_option(revd_server_t *srv, int level, int name, int value) {
   uv_os_fd_t fd;
-  int on = 1;
-  int r = uv_fileno((uv_handle_t *)tcp, &fd);
-  if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0)
+  int r = uv_fileno(&srv->listener.h.handle, &fd);
+  if (r == 0 && setsockopt(fd, level, name, &value, sizeof value) != 0)
     r = uv_translate_sys_error(errno);
   return r;
 }
@@ -181,12 +181,7 @@ static int set_reuse_port(uv_tcp_t *tcp) {
 static int set_defer_accept(revd_server_t *srv) {
   int on = srv->opts.defer_accept == REVD_DEFER_AUTO ? srv->opts.mode != REVD_MODE_LINE
                                                      : srv->opts.defer_accept;
-  int seconds = on ? DEFER_SECONDS : 0;
-  uv_os_fd_t fd;
-  int r = uv_fileno(&srv->listener.h.handle, &fd);
-  if (r == 0 && setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) != 0)
-    r = uv_translate_sys_error(errno);
-  return r;
+  return set_listener_option(srv, IPPROTO_TCP, TCP_DEFER_ACCEPT, on ? DEFER_SECONDS : 0);
 }
 
 /* An inherited socket keeps a setting its owner made (systemd's
@@ -207,7 +202,8 @@ int revd__listen_tcp(revd_server_t *srv, const struct sockaddr *addr) {
   if (r != 0)
     return r;
   listener_opened(srv, LISTENER_TCP);
-  r = srv->opts.reuse_port ? set_reuse_port(&l->h.tcp) : 0;
+  /* libuv 1.44 has no flag for SO_REUSEPORT: set it on the socket before bind. */
+  r = srv->opts.reuse_port ? set_listener_option(srv, SOL_SOCKET, SO_REUSEPORT, 1) : 0;
   if (r == 0)
     r = uv_tcp_bind(&l->h.tcp, addr, 0);
   if (r == 0)
