@@ -3,7 +3,6 @@
  * 4 KiB .. 64 KiB, newest first); at EOF each is reversed in place and the
  * list, written in its order, is the whole message reversed: one write of
  * many buffers, no copy. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,22 +40,22 @@ static void eof_release(struct conn *c) {
   c->p.eof = NULL;
 }
 
-/* Buffers grow geometrically so a small message costs little. */
-static struct chunk *chunk_new(revd_server_t *srv, struct eof_message *m, size_t cap) {
-  if (revd__budget_take(srv, cap) != 0) {
-    errno = ENOBUFS;
-    return NULL;
-  }
+/* A chunk of cap bytes for m, counted in the budget.  Returns 0 with *out
+ * set, UV_ENOBUFS past the budget, or UV_ENOMEM. */
+static int chunk_new(revd_server_t *srv, struct eof_message *m, size_t cap, struct chunk **out) {
+  if (revd__budget_take(srv, cap) != 0)
+    return UV_ENOBUFS;
   struct chunk *ch = malloc(sizeof *ch + cap);
   if (!ch) {
     revd__budget_give(srv, cap);
-    return NULL;
+    return UV_ENOMEM;
   }
   m->held += cap;
   ch->next = NULL;
   ch->len = 0;
   ch->cap = cap;
-  return ch;
+  *out = ch;
+  return 0;
 }
 
 static size_t next_cap(const struct eof_message *m) {
@@ -73,9 +72,10 @@ static void eof_alloc(struct conn *c, uv_buf_t *buf) {
   if (!m && !(m = c->p.eof = calloc(1, sizeof *m)))
     return;
   if (!m->chunks || m->chunks->len == m->chunks->cap) {
-    struct chunk *ch = chunk_new(srv, m, next_cap(m));
-    if (!ch) {
-      c->over_budget = errno == ENOBUFS;
+    struct chunk *ch;
+    int r = chunk_new(srv, m, next_cap(m), &ch);
+    if (r != 0) {
+      c->over_budget = r == UV_ENOBUFS;
       return;
     }
     ch->next = m->chunks;
@@ -106,9 +106,10 @@ static int join_chunks(revd_server_t *srv, struct eof_message *m) {
   if (!m->chunks || !m->chunks->next)
     return 0;
   struct eof_message whole = {0};
-  struct chunk *ch = chunk_new(srv, &whole, m->received);
-  if (!ch)
-    return errno == ENOBUFS ? UV_ENOBUFS : UV_ENOMEM;
+  struct chunk *ch;
+  int r = chunk_new(srv, &whole, m->received, &ch);
+  if (r != 0)
+    return r;
   size_t end = m->received;
   for (struct chunk *part = m->chunks; part; part = part->next) {
     end -= part->len;
