@@ -244,7 +244,7 @@ void revd__conn_linger(struct conn *c) {
   if (c->phase == CONN_CLOSING || c->phase == CONN_LINGERING)
     return;
   c->phase = CONN_LINGERING;
-  revd__conn_deadline(c, 1, srv->opts.linger_ms ? srv->opts.linger_ms : 1);
+  revd__conn_deadline(c, DEADLINE_LINGER, srv->opts.linger_ms ? srv->opts.linger_ms : 1);
   if (c->input_eof) {
     revd__conn_finish(c); /* nothing more can come: close once the writes are out */
     return;
@@ -333,7 +333,7 @@ void revd__conn_start(struct conn *c) {
   srv->stats.accepted++;
   c->phase = CONN_READING;
   revd__conn_message_starts(c);
-  revd__conn_deadline(c, 0, srv->opts.idle_timeout_ms);
+  revd__conn_deadline(c, DEADLINE_IDLE, srv->opts.idle_timeout_ms);
   if (srv->proto->nodelay && c->h.handle.type == UV_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);
   read_at_once(c);
@@ -351,7 +351,7 @@ void revd__conn_wind_down(struct conn *c) {
              (c->phase == CONN_READING &&
               (srv->proto->owes_reply(c) || (srv->proto->sends_at_once && revd__conn_input_waiting(c))));
   if (owed)
-    revd__conn_deadline(c, 1, srv->opts.drain_timeout_ms ? srv->opts.drain_timeout_ms : 1);
+    revd__conn_drain(c);
   else
     revd__conn_linger(c);
 }

@@ -1,16 +1,16 @@
 /* deadline.c — the connections' deadlines and the one timer.
  *
- * Every open connection sits on one of two lists, each ordered by deadline
- * because every entry on it shares one timeout: `active` (idle timeout,
- * touched when a message or its reply makes progress) and `lingering`
- * (linger or drain timeout).  One uv_timer_t serves both (the libev manual's
+ * Every open connection sits on one of three lists (enum deadline_kind),
+ * each ordered by deadline because every entry on it shares one timeout:
+ * idle (touched when a message or its reply makes progress), linger (the
+ * linger or drain timeout) and rest (a short wait for the rest of a message
+ * that may be split).  One uv_timer_t serves them all (the libev manual's
  * "same timeout" pattern; nginx keeps its timers in one tree for the same
  * reason): a touch is O(1), and nothing per connection is a handle. */
 #include "internal.h"
 
 static struct conn_list *list_of(struct conn *c) {
-  revd_server_t *srv = conn_server(c);
-  return c->in_lingering ? &srv->lingering : &srv->active;
+  return &conn_server(c)->deadlines[c->on_list];
 }
 
 void revd__conn_unlist(struct conn *c) {
@@ -42,12 +42,12 @@ static uint64_t deadline_after(const revd_server_t *srv, unsigned ms) {
   return ms ? uv_now(srv->loop) + ms : UINT64_MAX;
 }
 
-void revd__conn_deadline(struct conn *c, int lingering, unsigned ms) {
+void revd__conn_deadline(struct conn *c, enum deadline_kind kind, unsigned ms) {
   revd_server_t *srv = conn_server(c);
   revd__conn_unlist(c);
-  c->in_lingering = lingering ? 1 : 0;
+  c->on_list = kind;
   c->deadline = deadline_after(srv, ms);
-  list_append(lingering ? &srv->lingering : &srv->active, c);
+  list_append(&srv->deadlines[kind], c);
   revd__timer_arm(srv);
 }
 
@@ -55,14 +55,13 @@ static void timer_cb(uv_timer_t *t);
 
 /* Arms the timer for the earliest deadline unless it is already due no
  * later; a timer that fires early just re-arms itself (touches only push
- * deadlines later).  The two lists have different timeouts, so an entry
- * new to one can be due before the other's head: then the timer moves up. */
+ * deadlines later).  The lists have different timeouts, so an entry new to
+ * one can be due before another's head: then the timer moves up. */
 void revd__timer_arm(revd_server_t *srv) {
   uint64_t first = UINT64_MAX;
-  if (srv->active.head && srv->active.head->deadline < first)
-    first = srv->active.head->deadline;
-  if (srv->lingering.head && srv->lingering.head->deadline < first)
-    first = srv->lingering.head->deadline;
+  for (int k = 0; k < DEADLINE_KINDS; k++)
+    if (srv->deadlines[k].head && srv->deadlines[k].head->deadline < first)
+      first = srv->deadlines[k].head->deadline;
   if (first == UINT64_MAX)
     return;
   uint64_t now = uv_now(srv->loop);
@@ -73,9 +72,28 @@ void revd__timer_arm(revd_server_t *srv) {
 }
 
 void revd__conn_touch(struct conn *c) {
-  if (c->in_lingering)
-    return; /* lingering and draining connections keep their deadline */
-  revd__conn_deadline(c, 0, conn_server(c)->opts.idle_timeout_ms);
+  if (c->on_list != DEADLINE_IDLE)
+    return; /* lingering, draining and waiting connections keep their deadline */
+  revd__conn_deadline(c, DEADLINE_IDLE, conn_server(c)->opts.idle_timeout_ms);
+}
+
+void revd__conn_drain(struct conn *c) {
+  unsigned ms = conn_server(c)->opts.drain_timeout_ms;
+  revd__conn_deadline(c, DEADLINE_LINGER, ms ? ms : 1);
+}
+
+void revd__conn_wait_for_rest(struct conn *c) {
+  revd__conn_deadline(c, DEADLINE_REST, REVD__REST_WAIT_MS);
+}
+
+void revd__conn_stop_waiting(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
+  if (c->on_list != DEADLINE_REST)
+    return;
+  if (srv->closing)
+    revd__conn_drain(c); /* the wind-down passed it by: its exchange is owed one */
+  else
+    revd__conn_deadline(c, DEADLINE_IDLE, srv->opts.idle_timeout_ms);
 }
 
 /* ---- when a deadline passes ------------------------------------------------ */
@@ -120,13 +138,25 @@ static void idle_expired(struct conn *c) {
     revd__conn_close(c);     /* silent, or stalled mid-message: nothing owed */
 }
 
+/* The wait for the rest of a message is over.  Taken off the list first,
+ * so the timer moves on whatever the mode does. */
+static void rest_wait_expired(struct conn *c) {
+  revd__conn_stop_waiting(c);
+  conn_server(c)->proto->wait_over(c);
+}
+
 static void timer_cb(uv_timer_t *t) {
   revd_server_t *srv = container_of(t, revd_server_t, timer);
   uint64_t now = uv_now(srv->loop);
-  while (srv->lingering.head && srv->lingering.head->deadline <= now)
-    lingering_expired(srv->lingering.head);
-  while (srv->active.head && srv->active.head->deadline <= now)
-    idle_expired(srv->active.head);
+  struct conn_list *idle = &srv->deadlines[DEADLINE_IDLE];
+  struct conn_list *linger = &srv->deadlines[DEADLINE_LINGER];
+  struct conn_list *rest = &srv->deadlines[DEADLINE_REST];
+  while (rest->head && rest->head->deadline <= now)
+    rest_wait_expired(rest->head);
+  while (linger->head && linger->head->deadline <= now)
+    lingering_expired(linger->head);
+  while (idle->head && idle->head->deadline <= now)
+    idle_expired(idle->head);
   revd__timer_arm(srv);
 }
 

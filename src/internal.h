@@ -49,6 +49,10 @@ struct revd__proto {
   int (*owes_reply)(const struct conn *c);
   /* Frees what the mode holds for c; c is closing (or being reused). */
   void (*release)(struct conn *c);
+  /* The wait the mode asked for (revd__conn_wait_for_rest) is over and the
+   * rest of the message did not come: answer what has.  NULL in a mode
+   * that never waits. */
+  void (*wait_over)(struct conn *c);
   unsigned nodelay : 1;       /* interactive: replies must not wait for an ACK */
   unsigned sends_at_once : 1; /* a client sends its one message as it connects: input
                                  waiting at wind-down is a message owed a reply */
@@ -59,8 +63,9 @@ extern const struct revd__proto revd__proto_eof;
 extern const struct revd__proto revd__proto_line;
 
 /* Each mode's state for one connection, behind one pointer (NULL until the
- * mode needs some): chunk mode keeps none. */
+ * mode needs some). */
 union revd__proto_state {
+  struct chunk_wait *chunk;    /* proto_chunk.c: only while waiting for the rest */
   struct eof_message *eof;     /* proto_eof.c */
   struct revd__framer *framer; /* proto_line.c: only while a line is carried over */
 };
@@ -78,20 +83,28 @@ struct conn_list {
   struct conn *head, *tail;
 };
 
+/* Which deadline a connection waits for; each has a list (deadline.c). */
+enum deadline_kind {
+  DEADLINE_IDLE,   /* idle_timeout_ms: touched when the exchange makes progress */
+  DEADLINE_LINGER, /* linger_ms, or drain_timeout_ms while the server closes */
+  DEADLINE_REST,   /* REVD__REST_WAIT_MS: the rest of a message may be on its way */
+  DEADLINE_KINDS
+};
+
 /* Only what every connection needs: the list links and deadline, a few
  * bits, the mode's small state, and the handle, which comes last so a TCP
  * connection is allocated without a uv_pipe_t's extra bytes.  Write and
  * shutdown requests and reply copies are allocated only when a write is
  * queued.  The handle's data pointer is the server. */
 struct conn {
-  struct conn *prev, *next; /* on srv->active, or srv->lingering when in_lingering */
+  struct conn *prev, *next; /* on srv->deadlines[on_list] */
   uint64_t deadline;
   uint32_t writes_pending;
   uint8_t phase;            /* enum conn_phase */
   uint8_t input_eof : 1;    /* the client half-closed */
   uint8_t close_after_writes : 1;
   uint8_t read_paused : 1;  /* back-pressure: too much queued to write */
-  uint8_t in_lingering : 1; /* on srv->lingering (linger or drain deadline) */
+  uint8_t on_list : 2;      /* enum deadline_kind */
   uint8_t over_budget : 1;  /* the mode's alloc was refused by max_buffered */
   uint8_t reading : 1;      /* libuv watches the socket for input */
   uint8_t input_drained : 1;/* the mode judged the client sent all it will: close at once */
@@ -134,8 +147,7 @@ struct revd_server {
   struct listener listener;
   uv_timer_t timer;          /* one timer for every deadline of both lists */
   uv_timer_t trim_timer;     /* gives the heap back once the server is idle (write.c) */
-  struct conn_list active;   /* idle deadline, ordered: touch moves to the tail */
-  struct conn_list lingering;/* linger or drain deadline, ordered likewise */
+  struct conn_list deadlines[DEADLINE_KINDS]; /* each ordered: appends share a timeout */
   struct conn *free_conns;   /* closed conns kept for reuse, linked by next */
   unsigned nfree_conns;
   size_t conn_size;          /* bytes of a struct conn with this listener's handle */
@@ -200,9 +212,19 @@ void revd__conn_wind_down(struct conn *c);
 
 /* Arms the one timer for the earliest deadline. */
 void revd__timer_arm(revd_server_t *srv);
-/* Puts c at the tail of `lingering` (or `active`) with a deadline ms from
- * now (0: none). */
-void revd__conn_deadline(struct conn *c, int lingering, unsigned ms);
+/* Puts c at the tail of the list of `kind` with a deadline ms from now (0:
+ * none).  Every entry of a list must share one timeout. */
+void revd__conn_deadline(struct conn *c, enum deadline_kind kind, unsigned ms);
+/* The exchange may finish within drain_timeout_ms (the server is closing). */
+void revd__conn_drain(struct conn *c);
+/* How long a mode waits for the rest of a message that may be split. */
+#define REVD__REST_WAIT_MS 20
+/* The mode waits up to REVD__REST_WAIT_MS for the rest of the message; then
+ * its wait_over is called, unless it stopped waiting first. */
+void revd__conn_wait_for_rest(struct conn *c);
+/* Stops that wait (harmless when c is not waiting): back to the idle
+ * deadline, or to the drain deadline once the server is closing. */
+void revd__conn_stop_waiting(struct conn *c);
 /* Takes c off its list. */
 void revd__conn_unlist(struct conn *c);
 /* Closes at once.  Pending writes are cancelled. */

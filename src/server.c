@@ -161,8 +161,10 @@ void revd_server_close(revd_server_t *srv, void (*cb)(revd_server_t *, void *), 
   srv->close_cb = cb;
   srv->close_arg = arg;
   revd__listener_close(srv);
-  while (srv->active.head)
-    revd__conn_wind_down(srv->active.head);
+  /* Connections waiting for the rest of a message are passed by: they
+   * answer within REVD__REST_WAIT_MS, and their drain starts then. */
+  while (srv->deadlines[DEADLINE_IDLE].head)
+    revd__conn_wind_down(srv->deadlines[DEADLINE_IDLE].head);
   uv_timer_stop(&srv->timer);
   revd__timer_arm(srv);
   maybe_finish_close(srv);
