@@ -49,6 +49,8 @@ static int may_continue(struct conn *c, size_t len) {
   struct tcp_info ti;
   socklen_t size = sizeof ti;
   uv_os_fd_t fd;
+  if (len < SMALL_MESSAGE)
+    return 0; /* one segment, always: and the classic exchange pays no system call */
   if (c->h.handle.type != UV_TCP || uv_fileno(&c->h.handle, &fd) != 0 ||
       getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &size) != 0)
     return 0;
