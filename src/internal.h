@@ -145,7 +145,7 @@ struct revd_server {
   revd_stats_t stats;
   const struct revd__proto *proto;
   struct listener listener;
-  uv_timer_t timer;          /* one timer for every deadline of both lists */
+  uv_timer_t timer;          /* one timer for every deadline of every list */
   uv_timer_t trim_timer;     /* gives the heap back once the server is idle (write.c) */
   struct conn_list deadlines[DEADLINE_KINDS]; /* each ordered: appends share a timeout */
   struct conn *free_conns;   /* closed conns kept for reuse, linked by next */
