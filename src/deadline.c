@@ -1,13 +1,15 @@
 /* deadline.c — the connections' deadlines and the one timer.
  *
- * Every open connection sits on one of three lists (enum deadline_kind),
+ * Every open connection sits on one of four lists (enum deadline_kind),
  * each ordered by deadline because every entry on it shares one timeout:
- * idle (touched when a message or its reply makes progress), linger (the
- * linger or drain timeout) and rest (a short wait for the rest of a message
- * that may be split).  One uv_timer_t serves them all (the libev manual's
+ * idle (touched when a message or its reply makes progress), linger, drain
+ * (while the server closes) and rest (a short wait for the rest of a
+ * message that may be split).  One uv_timer_t serves them all (the libev manual's
  * "same timeout" pattern; nginx keeps its timers in one tree for the same
  * reason): a touch is O(1), and nothing per connection is a handle. */
 #include "internal.h"
+
+_Static_assert(DEADLINE_KINDS <= 4, "struct conn's on_list has two bits");
 
 static struct conn_list *list_of(struct conn *c) {
   return &conn_server(c)->deadlines[c->on_list];
@@ -79,7 +81,7 @@ void revd__conn_touch(struct conn *c) {
 
 void revd__conn_drain(struct conn *c) {
   unsigned ms = conn_server(c)->opts.drain_timeout_ms;
-  revd__conn_deadline(c, DEADLINE_LINGER, ms ? ms : 1);
+  revd__conn_deadline(c, DEADLINE_DRAIN, ms ? ms : 1);
 }
 
 void revd__conn_wait_for_rest(struct conn *c) {
@@ -150,11 +152,14 @@ static void timer_cb(uv_timer_t *t) {
   uint64_t now = uv_now(srv->loop);
   struct conn_list *idle = &srv->deadlines[DEADLINE_IDLE];
   struct conn_list *linger = &srv->deadlines[DEADLINE_LINGER];
+  struct conn_list *drain = &srv->deadlines[DEADLINE_DRAIN];
   struct conn_list *rest = &srv->deadlines[DEADLINE_REST];
   while (rest->head && rest->head->deadline <= now)
     rest_wait_expired(rest->head);
   while (linger->head && linger->head->deadline <= now)
     lingering_expired(linger->head);
+  while (drain->head && drain->head->deadline <= now)
+    lingering_expired(drain->head);
   while (idle->head && idle->head->deadline <= now)
     idle_expired(idle->head);
   revd__timer_arm(srv);

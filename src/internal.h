@@ -86,7 +86,8 @@ struct conn_list {
 /* Which deadline a connection waits for; each has a list (deadline.c). */
 enum deadline_kind {
   DEADLINE_IDLE,   /* idle_timeout_ms: touched when the exchange makes progress */
-  DEADLINE_LINGER, /* linger_ms, or drain_timeout_ms while the server closes */
+  DEADLINE_LINGER, /* linger_ms: the lingering close */
+  DEADLINE_DRAIN,  /* drain_timeout_ms: an exchange owed while the server closes */
   DEADLINE_REST,   /* REVD__REST_WAIT_MS: the rest of a message may be on its way */
   DEADLINE_KINDS
 };
@@ -104,7 +105,7 @@ struct conn {
   uint8_t input_eof : 1;    /* the client half-closed */
   uint8_t close_after_writes : 1;
   uint8_t read_paused : 1;  /* back-pressure: too much queued to write */
-  uint8_t on_list : 2;      /* enum deadline_kind */
+  uint8_t on_list : 2;      /* enum deadline_kind (4 fit) */
   uint8_t over_budget : 1;  /* the mode's alloc was refused by max_buffered */
   uint8_t reading : 1;      /* libuv watches the socket for input */
   uint8_t input_drained : 1;/* the mode judged the client sent all it will: close at once */

@@ -1,6 +1,6 @@
-/* Timeouts, in-process through librevd: the idle timeout and the lingering
- * close, and the one loop-wide timer that serves both the list of active
- * connections and the list of lingering ones, each with its own timeout.
+/* Timeouts, in-process through librevd: the idle timeout, the lingering
+ * close and the drain, and the one loop-wide timer that serves their lists,
+ * each with its own timeout.
  * (The idle timeout against the real revd: test_modes.c.)
  *
  * Every wait is bounded, and the bounds sit far from both the fixed and the
@@ -100,10 +100,51 @@ static void idle_timeout_holds_while_another_connection_lingers(void **state) {
   fixture_close(&f);
 }
 
+static int one_left(const revd_stats_t *st) { return st->active == 1; }
+
+/* At wind-down an exchange under way gets the drain deadline (3 s here) and
+ * a connection owed nothing a lingering close (100 ms).  The lingering one
+ * must end after linger_ms, not behind the drain (regression: both shared
+ * one list, which is ordered only when every entry has the same timeout). */
+static void linger_at_wind_down_is_not_held_behind_a_drain(void **state) {
+  (void)state;
+  revd_options_t o;
+  revd_options_init(&o);
+  o.mode = REVD_MODE_EOF;
+  o.linger_ms = 100;
+  o.drain_timeout_ms = 3000;
+  o.defer_accept = 0; /* the silent client must reach revd */
+  struct fixture f;
+  fixture_start(&f, &o);
+  int owed = tcp_connect(fixture_port(&f)); /* a message begun, not half-closed */
+  assert_true(owed >= 0);
+  assert_int_equal(send_all(owed, "part of a message", 17), 0);
+  int silent = tcp_connect(fixture_port(&f)); /* owed nothing */
+  assert_true(silent >= 0);
+  fixture_run_for(&f, 200); /* both accepted, the message read */
+  revd_server_close(f.srv, fixture_closed_cb, &f);
+  double took = fixture_run_until_stats(&f, one_left, 2500);
+  if (took < 0 || took >= 1000)
+    fail_msg("lingering close at wind-down (linger 100 ms, drain 3000 ms) took %.0f ms "
+             "(-1: over 2.5 s)",
+             took);
+  char buf[4];
+  assert_int_equal(recv_until_eof(silent, buf, sizeof buf, 1000), 0);
+  close(silent);
+  /* The drain still serves the exchange under way. */
+  assert_int_equal(shutdown(owed, SHUT_WR), 0);
+  fixture_close(&f);
+  char reply[32];
+  assert_int_equal(recv_until_eof(owed, reply, sizeof reply, 1000), 17);
+  assert_memory_equal(reply, "egassem a fo trap", 17);
+  close(owed);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(linger_ends_after_linger_ms_not_the_idle_timeout),
       cmocka_unit_test(idle_timeout_holds_while_another_connection_lingers),
+      cmocka_unit_test(linger_at_wind_down_is_not_held_behind_a_drain),
   };
   signal(SIGPIPE, SIG_IGN);
   return cmocka_run_group_tests_name("timeouts", tests, NULL, NULL);
