@@ -1,7 +1,8 @@
 /* proto_chunk.c — chunk mode: the message is what has arrived when revd
- * first reads (at most REVD_CHUNK_MAX bytes); the reply is that chunk
- * reversed, sent straight from the server's read buffer; then the server
- * closes. */
+ * first reads, read on while the socket has more (at most REVD_CHUNK_MAX
+ * bytes); the reply is that chunk reversed, sent straight from the server's
+ * read buffer; then the server closes.  A message that may be the first
+ * part of a split write is kept, and waited for a moment (may_continue). */
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
