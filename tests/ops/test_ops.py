@@ -5,8 +5,7 @@ usage: test_ops.py CASE   (one of CASES below; meson runs each as a test)
 
 Environment: REVD_BIN, REVC_BIN, REVBENCH_BIN; SOURCE_ROOT (the subproject
 case).  Exit 0 when the case holds, 77 (meson: skipped) when a tool it needs
-is missing or when it fails only for a library feature still to come (listed
-in WAITING_FOR_LIBRARY, with the failure printed), 1 otherwise.
+is missing, 1 otherwise.
 
 Every case is bounded: revd is started with short timeouts, every wait has a
 deadline, and whatever was started is stopped on the way out.
@@ -33,12 +32,6 @@ import urllib.request
 REVD = os.environ.get("REVD_BIN", "revd")
 REVBENCH = os.environ.get("REVBENCH_BIN", "revbench")
 SKIP = 77
-
-# Cases that need a part of librevd the core engineer has not merged yet.
-# Such a case still runs: if it passes, it counts as passed; if it fails, it
-# is reported as skipped with the failure and what it waits for.  Remove an
-# entry once the feature is in.
-WAITING_FOR_LIBRARY = {}
 
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
 
@@ -695,12 +688,6 @@ def main(argv):
     except Skip as e:
         print("SKIP %s: %s" % (name, e))
         return SKIP
-    except (AssertionError, OSError, subprocess.SubprocessError) as e:
-        if name in WAITING_FOR_LIBRARY:
-            print("SKIP %s: waits for the library: %s\nit fails now with: %s: %s"
-                  % (name, WAITING_FOR_LIBRARY[name], type(e).__name__, e))
-            return SKIP
-        raise
     print("ok %s" % name)
     return 0
 

@@ -25,15 +25,6 @@ CHECK_RSS = "ASAN_OPTIONS" not in os.environ
 MiB = 1024 * 1024
 
 
-def revd_help():
-    return subprocess.run([REVD, "--help"], capture_output=True, text=True, timeout=10).stdout
-
-
-def require_flag(flag, defect):
-    """Fails (naming the defect) when revd has no such option yet."""
-    assert flag in revd_help(), "revd has no %s option yet (issue #11, defect %s)" % (flag, defect)
-
-
 class Revd:
     """One revd process on 127.0.0.1, port 0.  nofile: RLIMIT_NOFILE for it."""
 
@@ -82,11 +73,6 @@ class Revd:
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        """Signals revd and waits for it; returns its exit status."""
-        self.proc.send_signal(sig)
-        return self.wait(timeout)
 
     def wait(self, timeout):
         """Waits for revd to exit; returns its exit status."""

@@ -25,6 +25,22 @@ SIZES = list(range(32700, 32801)) * 3 + [65535, 65536] * 10 + \
 CLIENTS = 4
 
 
+def one_write_exchange(port, msg, half_close=False, during=None):
+    """Sends msg in one write, as the classic client does (half-closing
+    after it if asked), calls during() if given, and reads the reply to its
+    end."""
+    with connect(port, timeout=5) as s:
+        time.sleep(0.002)  # revd has accepted and waits for the first byte
+        s.sendall(msg)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        if during:
+            during()
+        r = Reply(s)
+        r.read(timeout=5)
+    return r
+
+
 def case_chunk_one_write():
     with Revd() as d:
         def client(i):
@@ -32,11 +48,7 @@ def case_chunk_one_write():
             for n in range(i, len(SIZES), CLIENTS):
                 size = SIZES[n]
                 msg = payload(size, n)
-                with connect(d.port, timeout=5) as s:
-                    time.sleep(0.002)  # revd has accepted and waits for the first byte
-                    s.sendall(msg)     # one write, no half-close: the classic client
-                    r = Reply(s)
-                    r.read(timeout=5)
+                r = one_write_exchange(d.port, msg)
                 assert r.end == "eof", "message of %d bytes: no clean end (%s)" % (size, r.end)
                 if bytes(r.data) != msg[::-1]:
                     assert msg[::-1].endswith(bytes(r.data)), "message of %d bytes: wrong reply" % size
@@ -55,21 +67,6 @@ def case_chunk_one_write():
 # more on its way, and revd waits a moment for it.  When nothing more
 # comes, the message is all there is.
 WHOLE_SEGMENTS = (32741, 65482)
-
-
-def one_write_exchange(port, msg, half_close=False, during=None):
-    """Sends msg in one write (half-closing after it if asked), calls
-    during() if given, and reads the reply to its end."""
-    with connect(port, timeout=5) as s:
-        time.sleep(0.002)
-        s.sendall(msg)
-        if half_close:
-            s.shutdown(socket.SHUT_WR)
-        if during:
-            during()
-        r = Reply(s)
-        r.read(timeout=5)
-    return r
 
 
 def case_chunk_whole_segments():

@@ -9,16 +9,12 @@ part of the reply; and revd counts it (cut_short in its stop line).
 import signal
 import time
 
-from revdtest import MiB, Revd, eof_request, main, revd_help
+from revdtest import MiB, Revd, eof_request, main
 
 
 def case_cut_short_drain():
-    # --drain-timeout is being plumbed into revd; until then the library's
-    # default drain bound (drain_timeout_ms, 5000 ms) applies.
-    has_flag = "--drain-timeout" in revd_help()
-    drain_s = 1 if has_flag else 5
-    args = ["--mode", "eof"] + (["--drain-timeout", "1000"] if has_flag else [])
-    with Revd(*args) as d:
+    drain_s = 1
+    with Revd("--mode", "eof", "--drain-timeout", drain_s * 1000) as d:
         r, want = eof_request(d.port, 64 * MiB)
         r.read(nbytes=256 * 1024)
         d.send_signal(signal.SIGTERM)

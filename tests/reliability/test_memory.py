@@ -13,7 +13,7 @@ import socket
 import time
 
 from revdtest import (CHECK_RSS, MiB, Reply, Revd, connect, exchange, in_threads, main, payload,
-                      require_flag, send_all, wait_until)
+                      send_all, wait_until)
 
 ALLOWANCE_KIB = 8 * 1024
 
@@ -42,7 +42,6 @@ def case_rss_returns():
 
 
 def case_max_buffered():
-    require_flag("--max-buffered", 5)
     budget, size = 16 * MiB, 4 * MiB
     with Revd("--mode", "eof", "--max-buffered", budget) as d:
         def request(i):
