@@ -67,7 +67,7 @@ extern const struct revd__proto revd__proto_line;
 union revd__proto_state {
   struct chunk_wait *chunk;    /* proto_chunk.c: only while waiting for the rest */
   struct eof_message *eof;     /* proto_eof.c */
-  struct revd__framer *framer; /* proto_line.c: only while a line is carried over */
+  struct line_carry *line;     /* proto_line.c: only while a line is carried over */
 };
 
 /* ---- the connection --------------------------------------------------- */

@@ -17,45 +17,60 @@ static void reverse_line(revd_server_t *srv, char *line, size_t len) {
   revd__reverse_counted(srv, line, len);
 }
 
+/* A line carried over between reads: the framer, and how much of its
+ * buffer is counted against max_buffered.  The framer resizes its buffer
+ * both when it carries a line and when it joins the rest to it, so the
+ * count is settled against the buffer as it is (count_carry), not around
+ * one call. */
+struct line_carry {
+  struct revd__framer framer;
+  size_t counted;
+};
+
 static void line_release(struct conn *c) {
-  struct revd__framer *f = c->p.framer;
-  if (!f)
+  struct line_carry *l = c->p.line;
+  if (!l)
     return;
-  revd__budget_give(conn_server(c), f->carry_cap);
-  revd__framer_free(f);
-  free(f);
-  c->p.framer = NULL;
+  revd__budget_give(conn_server(c), l->counted);
+  revd__framer_free(&l->framer);
+  free(l);
+  c->p.line = NULL;
+}
+
+/* Brings the count up to the carry's buffer.  Returns 0, or UV_ENOBUFS
+ * past max_buffered (what was counted stays counted until the release). */
+static int count_carry(struct conn *c) {
+  revd_server_t *srv = conn_server(c);
+  struct line_carry *l = c->p.line;
+  size_t cap = l->framer.carry_cap;
+  if (cap < l->counted)
+    revd__budget_give(srv, l->counted - cap);
+  else if (cap > l->counted && revd__budget_take(srv, cap - l->counted) != 0)
+    return UV_ENOBUFS;
+  l->counted = cap;
+  return 0;
 }
 
 /* Keeps the start of an unfinished line.  Returns 0 or a negative UV_E* code. */
 static int carry(struct conn *c, const char *data, size_t len) {
-  revd_server_t *srv = conn_server(c);
-  struct revd__framer *f = c->p.framer;
-  if (!f) {
-    if (!(f = c->p.framer = malloc(sizeof *f)))
+  struct line_carry *l = c->p.line;
+  if (!l) {
+    if (!(l = c->p.line = malloc(sizeof *l)))
       return UV_ENOMEM;
-    revd__framer_init(f, srv->opts.max_message);
+    revd__framer_init(&l->framer, conn_server(c)->opts.max_message);
+    l->counted = 0;
   }
-  size_t before = f->carry_cap;
-  int r = revd__framer_carry(f, data, len) == 0 ? 0 : UV_ENOMEM;
-  if (f->carry_cap < before)
-    revd__budget_give(srv, before - f->carry_cap);
-  else if (f->carry_cap > before && revd__budget_take(srv, f->carry_cap - before) != 0) {
-    revd__budget_give(srv, before); /* what was counted; the carry goes */
-    revd__framer_free(f);
-    r = UV_ENOBUFS;
-  }
-  return r;
+  if (revd__framer_carry(&l->framer, data, len) != 0)
+    return UV_ENOMEM;
+  return count_carry(c);
 }
 
 /* The framer's next line in data, or a result <= 0 (need more, errors). */
 static ssize_t next_line(struct conn *c, char *data, size_t len, struct revd__line *line) {
   struct revd__framer bare;
-  struct revd__framer *f = c->p.framer;
-  if (!f) { /* nothing carried: a framer on the stack does the same work */
+  struct revd__framer *f = c->p.line ? &c->p.line->framer : &bare;
+  if (!c->p.line) /* nothing carried: a framer on the stack does the same work */
     revd__framer_init(&bare, conn_server(c)->opts.max_message);
-    f = &bare;
-  }
   return revd__framer_next(f, data, len, line);
 }
 
@@ -94,7 +109,7 @@ static void line_data(struct conn *c, char *data, size_t len) {
     revd__conn_fail_error(c, UV_ENOMEM); /* the framer's only other error */
   } else if (pos < len && (r = carry(c, data + pos, len - pos)) != 0) {
     revd__conn_fail_error(c, r);
-  } else if (pos == len && c->p.framer) {
+  } else if (pos == len && c->p.line) {
     line_release(c); /* nothing carried: an idle connection holds no framer */
   }
 }
@@ -102,7 +117,7 @@ static void line_data(struct conn *c, char *data, size_t len) {
 /* A final line without '\n' at EOF is answered without one. */
 static void line_eof(struct conn *c) {
   struct revd__line line;
-  if (c->p.framer && revd__framer_finish(c->p.framer, &line)) {
+  if (c->p.line && revd__framer_finish(&c->p.line->framer, &line)) {
     reverse_line(conn_server(c), line.data, line.len);
     uv_buf_t buf = uv_buf_init(line.data, (unsigned)line.len);
     int r = revd__conn_write(c, &buf, 1, 1, 0);

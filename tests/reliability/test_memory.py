@@ -88,5 +88,42 @@ def case_max_buffered():
         assert st["over_budget"] >= 1, "refused input not counted: %s" % st
 
 
+def case_line_carry_budget():
+    # Line mode counts a line carried over between reads against the
+    # budget, also while the rest of the line is joined to it (the carry
+    # grows then too).  Joins that went uncounted left the budget short by
+    # what they added, again at every join, until it bounded nothing.
+    budget = 256 * 1024
+    with Revd("--mode", "line", "--max-buffered", budget) as d:
+        with connect(d.port) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            r = Reply(s)
+            for i in range(100):
+                s.sendall(b"a" * 100)  # carried over
+                time.sleep(0.005)      # a read of its own
+                s.sendall(b"b" * 10000 + b"\nc")  # joined: the carry grows to 16 KiB
+                r.read(nbytes=10001 + (i > 0), timeout=5)
+            assert r.end is None, "revd closed a connection inside the budget (%s)" % r.end
+
+        def unfinished_line(i):
+            """Holds 100 KiB of a line never finished: True if revd kept it."""
+            c = connect(d.port)
+            try:
+                c.sendall(b"x" * 100 * 1024)
+                c.settimeout(0.5)
+                return c.recv(1) != b""
+            except socket.timeout:
+                return True  # still open, the line held
+            except OSError:
+                return False
+            finally:
+                c.close()
+
+        held = in_threads(unfinished_line, 8)
+        print("unfinished lines of 100 KiB held: %d of 8 with a 256 KiB budget" % held.count(True))
+        st = d.stop_ok()
+        assert st["over_budget"] >= 1, "eight 100 KiB lines fit a 256 KiB budget: %s" % st
+
+
 if __name__ == "__main__":
     main(globals())
