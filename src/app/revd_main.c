@@ -31,8 +31,8 @@ struct daemon {
   struct workers *workers; /* --threads: the loops beyond this one */
   revd_metrics_t *metrics;
   struct monitor monitor;
-  revd_stats_t final;      /* the main loop's servers' counters as each closed */
-  uint64_t cut_before_stop; /* cut_short when the stop signal came */
+  revd_stats_t final;      /* the servers' counters as each closed (the workers' added at join) */
+  uint64_t cut_before_stop; /* cut_short, every thread's, when the stop signal came */
   uv_signal_t sigint, sigterm, sighup, sigusr1;
   uint64_t stop_started;   /* uv_now() at the stop signal */
   int stopping;
@@ -69,10 +69,12 @@ static void close_daemon_handles(struct daemon *d) {
   monitor_close(&d->monitor);
 }
 
-/* Says how the drain went, from the counters the servers closed with. */
-static void log_drain(const struct daemon *d) {
+/* Says how the drain went, from the counters every thread's servers closed
+ * with (so: once the workers are joined). */
+static void log_drain(struct daemon *d) {
+  uv_update_time(&d->loop);
   unsigned long long cut = (unsigned long long)(d->final.cut_short - d->cut_before_stop);
-  unsigned long long took = (unsigned long long)(uv_now((uv_loop_t *)&d->loop) - d->stop_started);
+  unsigned long long took = (unsigned long long)(uv_now(&d->loop) - d->stop_started);
   if (cut == 0)
     log_at(LOG_INFO, "drained: every exchange in flight finished in %llu ms", took);
   else
@@ -92,8 +94,6 @@ static void server_closed_cb(revd_server_t *srv, void *arg) {
       d->srv[i] = NULL;
   if (--d->open_srv > 0)
     return;
-  if (d->stopping)
-    log_drain(d);
   close_daemon_handles(d);
 }
 
@@ -126,7 +126,7 @@ static void stop(struct daemon *d, int signum) {
   notify("STOPPING=1");
   revd_stats_t now;
   memset(&now, 0, sizeof now);
-  collect_main(d, &now);
+  collect_stats(&now, d); /* the workers' as of their last publication, within 1 s */
   d->cut_before_stop = now.cut_short;
   memset(&d->final, 0, sizeof d->final); /* filled as the servers close */
   workers_request_stop(d->workers);
@@ -371,6 +371,8 @@ int main(int argc, char **argv) {
   notify("READY=1\nSTATUS=serving, no connections yet");
   uv_run(&d.loop, UV_RUN_DEFAULT);
   workers_join(d.workers, &d.final);
+  if (d.stopping)
+    log_drain(&d);
   monitor_log_counters(LOG_INFO, "stopped", &d.final);
   r = uv_loop_close(&d.loop);
   if (r != 0)

@@ -352,6 +352,23 @@ def case_drain_cut():
     assert re.search(r"stopped: .* cut_short=1 ", p.log()), p.log()
 
 
+def case_drain_cut_threads():
+    """With --threads, the drain line counts what every thread cut short,
+    not only the main loop's servers."""
+    p = revd("--port", 0, "--mode", "eof", "--drain-timeout", 300, "--threads", 2)
+    port = p.port()
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+    for s in clients:
+        s.sendall(b"never finished")
+    time.sleep(0.3)
+    status = p.stop()
+    for s in clients:
+        s.close()
+    assert status == 0, "revd exited %d:\n%s" % (status, p.log())
+    assert re.search(r"stopped: .* cut_short=8 ", p.log()), p.log()
+    assert re.search(r"warn: drain timeout \(300 ms\): 8 connections cut short", p.log()), p.log()
+
+
 # ---- signals -----------------------------------------------------------------
 
 def case_sighup():
