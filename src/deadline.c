@@ -44,13 +44,18 @@ static uint64_t deadline_after(const revd_server_t *srv, unsigned ms) {
   return ms ? uv_now(srv->loop) + ms : UINT64_MAX;
 }
 
-void revd__conn_deadline(struct conn *c, enum deadline_kind kind, unsigned ms) {
+/* To the tail of its kind's list, due ms from now. */
+static void relist(struct conn *c, enum deadline_kind kind, unsigned ms) {
   revd_server_t *srv = conn_server(c);
   revd__conn_unlist(c);
   c->on_list = kind;
   c->deadline = deadline_after(srv, ms);
   list_append(&srv->deadlines[kind], c);
-  revd__timer_arm(srv);
+}
+
+void revd__conn_deadline(struct conn *c, enum deadline_kind kind, unsigned ms) {
+  relist(c, kind, ms);
+  revd__timer_arm(conn_server(c));
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -73,10 +78,13 @@ void revd__timer_arm(revd_server_t *srv) {
   uv_timer_start(&srv->timer, timer_cb, due_in, 0);
 }
 
+/* On every read of line and eof mode and every write: a touch only moves a
+ * deadline later on the same list, so the timer, armed for the list's head
+ * or earlier, needs no look. */
 void revd__conn_touch(struct conn *c) {
   if (c->on_list != DEADLINE_IDLE)
     return; /* lingering, draining and waiting connections keep their deadline */
-  revd__conn_deadline(c, DEADLINE_IDLE, conn_server(c)->opts.idle_timeout_ms);
+  relist(c, DEADLINE_IDLE, conn_server(c)->opts.idle_timeout_ms);
 }
 
 void revd__conn_drain(struct conn *c) {
