@@ -162,23 +162,29 @@ void revd__conn_ack_now(struct conn *c) {
     setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on);
 }
 
-ssize_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {
+/* One non-blocking read, in libuv's terms: the bytes read, 0 when the
+ * socket is dry now, UV_EOF, or another negative UV_E* code.  libuv 1.44
+ * has no uv_try_read: recv(2) it is. */
+static ssize_t recv_now(struct conn *c, char *buf, size_t room) {
   uv_os_fd_t fd;
-  if (c->input_eof)
-    return UV_EOF;
   int r = uv_fileno(&c->h.handle, &fd);
   if (r != 0)
     return r;
   ssize_t n = recv(fd, buf, room, MSG_DONTWAIT);
-  if (n > 0) {
-    conn_server(c)->stats.bytes_in += (size_t)n;
-    return n;
-  }
-  if (n == 0) {
-    c->input_eof = 1;
-    return UV_EOF;
-  }
+  if (n >= 0)
+    return n > 0 ? n : UV_EOF;
   return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : uv_translate_sys_error(errno);
+}
+
+ssize_t revd__conn_read_more(struct conn *c, char *buf, size_t room) {
+  if (c->input_eof)
+    return UV_EOF;
+  ssize_t n = recv_now(c, buf, room);
+  if (n > 0)
+    conn_server(c)->stats.bytes_in += (size_t)n;
+  else if (n == UV_EOF)
+    c->input_eof = 1;
+  return n;
 }
 
 int revd__conn_input_waiting(struct conn *c) {
@@ -202,10 +208,8 @@ static void message_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     c->input_eof = 1;
     c->reading = 0; /* libuv stops reading at EOF */
     srv->proto->eof(c);
-  } else if (nread == UV_ENOBUFS && c->over_budget) {
-    revd__conn_over_budget(c); /* the mode's buffer was refused */
-  } else if (nread == UV_ENOBUFS) {
-    revd__conn_fail(c, &srv->stats.oom); /* the mode had no memory for the read */
+  } else if (nread == UV_ENOBUFS) { /* the mode's buffer was refused, or no memory */
+    revd__conn_fail_error(c, c->over_budget ? UV_ENOBUFS : UV_ENOMEM);
   } else if (nread < 0) {
     revd__conn_fail(c, &srv->stats.resets);
   }
@@ -311,21 +315,17 @@ struct conn *revd__conn_new(revd_server_t *srv) {
 /* nginx's deferred accept: the message usually came with the connection
  * (TCP_DEFER_ACCEPT makes sure of it), so read it now, exactly as the read
  * callback would get it, instead of registering with the loop and waiting
- * a turn for readiness.  libuv 1.44 has no uv_try_read: recv(2) it is. */
+ * a turn for readiness. */
 static void read_at_once(struct conn *c) {
   uv_buf_t buf;
-  uv_os_fd_t fd;
   message_alloc_cb(&c->h.handle, REVD_CHUNK_MAX, &buf);
   if (buf.len == 0) {
     message_read_cb(&c->h.stream, UV_ENOBUFS, &buf);
     return;
   }
-  if (uv_fileno(&c->h.handle, &fd) != 0)
-    return;
-  ssize_t n = recv(fd, buf.base, buf.len, MSG_DONTWAIT);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-    return; /* nothing yet: the loop will say when */
-  message_read_cb(&c->h.stream, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno), &buf);
+  ssize_t n = recv_now(c, buf.base, buf.len);
+  if (n != 0) /* 0: nothing yet, the loop will say when */
+    message_read_cb(&c->h.stream, n, &buf);
 }
 
 void revd__conn_start(struct conn *c) {
