@@ -334,7 +334,7 @@ void revd__conn_start(struct conn *c) {
   c->phase = CONN_READING;
   revd__conn_message_starts(c);
   revd__conn_deadline(c, DEADLINE_IDLE, srv->opts.idle_timeout_ms);
-  if (srv->proto->nodelay && c->h.handle.type == UV_TCP)
+  if (srv->proto->interactive && c->h.handle.type == UV_TCP)
     uv_tcp_nodelay(&c->h.tcp, 1);
   read_at_once(c);
   if (c->phase == CONN_READING && !c->reading && !c->read_paused && !c->input_eof)
@@ -349,7 +349,7 @@ void revd__conn_wind_down(struct conn *c) {
   revd_server_t *srv = conn_server(c);
   int owed = c->phase == CONN_REPLYING ||
              (c->phase == CONN_READING &&
-              (srv->proto->owes_reply(c) || (srv->proto->sends_at_once && revd__conn_input_waiting(c))));
+              (srv->proto->owes_reply(c) || (!srv->proto->interactive && revd__conn_input_waiting(c))));
   if (owed)
     revd__conn_drain(c);
   else

@@ -53,9 +53,11 @@ struct revd__proto {
    * rest of the message did not come: answer what has.  NULL in a mode
    * that never waits. */
   void (*wait_over)(struct conn *c);
-  unsigned nodelay : 1;       /* interactive: replies must not wait for an ACK */
-  unsigned sends_at_once : 1; /* a client sends its one message as it connects: input
-                                 waiting at wind-down is a message owed a reply */
+  /* The client talks back and forth (line mode): replies must not wait for
+   * an ACK (TCP_NODELAY), and accept need not wait for data (no deferred
+   * accept by default).  Otherwise it sends its one message as it connects:
+   * input waiting at wind-down is a message owed a reply. */
+  unsigned interactive : 1;
 };
 
 extern const struct revd__proto revd__proto_chunk;

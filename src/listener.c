@@ -179,7 +179,7 @@ static int set_listener_option(revd_server_t *srv, int level, int name, int valu
  * accept only once data has arrived, or after DEFER_SECONDS for a silent
  * client.  Interactive line mode does without by default. */
 static int set_defer_accept(revd_server_t *srv) {
-  int on = srv->opts.defer_accept == REVD_DEFER_AUTO ? srv->opts.mode != REVD_MODE_LINE
+  int on = srv->opts.defer_accept == REVD_DEFER_AUTO ? !srv->proto->interactive
                                                      : srv->opts.defer_accept;
   return set_listener_option(srv, IPPROTO_TCP, TCP_DEFER_ACCEPT, on ? DEFER_SECONDS : 0);
 }

@@ -164,6 +164,5 @@ const struct revd__proto revd__proto_chunk = {
     .owes_reply = chunk_owes_reply,
     .release = chunk_release,
     .wait_over = chunk_wait_over,
-    .nodelay = 0,
-    .sends_at_once = 1,
+    .interactive = 0,
 };

@@ -168,6 +168,5 @@ const struct revd__proto revd__proto_eof = {
     .eof = eof_eof,
     .owes_reply = eof_owes_reply,
     .release = eof_release,
-    .nodelay = 0,
-    .sends_at_once = 1,
+    .interactive = 0,
 };

@@ -142,6 +142,5 @@ const struct revd__proto revd__proto_line = {
     .eof = line_eof,
     .owes_reply = line_owes_reply,
     .release = line_release,
-    .nodelay = 1,
-    .sends_at_once = 0,
+    .interactive = 1,
 };
