@@ -350,7 +350,7 @@ static void conn_event(struct conn *c, uint32_t events) {
    * and judged, not hidden behind the EPIPE of the rest of the message. */
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
     read_ready(c);
-  if (c->gen == gen && c->fd >= 0 && (events & EPOLLOUT) && c->in_exchange &&
+  if (c->gen == gen && (events & EPOLLOUT) && c->in_exchange && /* gen: not closed since */
       c->sent < message_total(c))
     send_more(c);
 }
@@ -371,6 +371,11 @@ static void worker_loop(struct worker *w) {
   while (alive) {
     int timeout = uv_backend_timeout(&w->loop);
     uint64_t due = timeout < 0 ? UINT64_MAX : (uv_now(&w->loop) + (uint64_t)timeout) * 1000000;
+    /* libuv's time is the last uv_run's, which busy sockets can leave far
+     * behind: wait from now to the due time, not `timeout` more. */
+    uint64_t now = uv_hrtime();
+    if (timeout > 0)
+      timeout = due > now ? (int)((due - now + 999999) / 1000000) : 0;
     int n = epoll_wait(w->epfd, ev, 256, timeout);
     int run_uv = n == 0; /* epoll_wait timed out: a libuv timer is due */
     for (int i = 0; i < n; i++) {

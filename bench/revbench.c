@@ -19,6 +19,11 @@ static uint64_t errors_of(const struct bench_counts *c) {
   return c->by[OUT_TIMEOUT] + c->by[OUT_RESET] + c->by[OUT_CLOSED] + c->by[OUT_OTHER];
 }
 
+/* Exchanges begun: answered (right or wrong), failed, or not connected. */
+static uint64_t attempted_of(const struct bench_counts *c) {
+  return c->by[OUT_OK] + c->by[OUT_MISMATCH] + errors_of(c) + c->by[OUT_CONNECT];
+}
+
 static double rate_of(const struct bench_result *r) {
   return r->seconds > 0 ? (double)r->counts.by[OUT_OK] / r->seconds : 0.0;
 }
@@ -28,8 +33,7 @@ static double rate_of(const struct bench_result *r) {
  * the end of -d may leave a few due exchanges without a free connection)? */
 static int rate_held(const struct bench_config *cfg, const struct bench_result *r) {
   const struct bench_counts *c = &r->counts;
-  uint64_t scheduled = c->by[OUT_OK] + c->by[OUT_MISMATCH] + errors_of(c) + c->by[OUT_CONNECT] +
-                       c->aborted + r->not_started;
+  uint64_t scheduled = attempted_of(c) + c->aborted + r->not_started;
   return (double)r->not_started <= 0.02 * (double)scheduled &&
          rate_of(r) >= 0.98 * (double)cfg->rate;
 }
@@ -216,7 +220,7 @@ static void print_json(FILE *out, const struct bench_config *cfg, const struct b
           ",\"exchanges\":%" PRIu64 ",",
           c->by[OUT_OK], c->by[OUT_MISMATCH], errors_of(c), c->by[OUT_CONNECT],
           c->by[OUT_TIMEOUT], c->by[OUT_RESET], c->by[OUT_CLOSED], c->by[OUT_OTHER], c->aborted,
-          c->by[OUT_OK] + c->by[OUT_MISMATCH] + errors_of(c) + c->by[OUT_CONNECT]);
+          attempted_of(c));
   fprintf(out, "\"seconds\":%.6f,\"rate\":%.3f,", r->seconds, rate_of(r));
   if (cfg->rate)
     fprintf(out, "\"target_rate\":%" PRIu64 ",\"rate_held\":%s,\"max_start_lag_us\":%.3f,"
@@ -311,6 +315,8 @@ static int run_sweep(const struct bench_config *cfg) {
   }
   if (cfg->json)
     fputs("]}\n", stdout);
+  /* errno is not reset: a write stdio made of the CSV earlier may have
+   * failed, and errno still says why. */
   if (csv && csv != stdout && (fflush(csv) != 0 || ferror(csv) || fclose(csv) != 0)) {
     fprintf(stderr, "revbench: writing %s: %s\n", cfg->csv, errno ? strerror(errno) : "write error");
     status = 1;

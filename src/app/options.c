@@ -143,7 +143,6 @@ static int number_option(struct daemon_config *cfg, int opt, const char *arg) {
   return -1;
 }
 
-/* One option into cfg.  Returns 0, 1 to exit 0 at once (help, version), or 2. */
 /* on, off or auto (REVD_DEFER_AUTO).  Returns 0 or 2 (reported). */
 static int parse_defer_accept(const char *text, int *out) {
   if (strcmp(text, "auto") == 0)
@@ -155,6 +154,7 @@ static int parse_defer_accept(const char *text, int *out) {
   return 0;
 }
 
+/* One option into cfg.  Returns 0, 1 to exit 0 at once (help, version), or 2. */
 static int apply_option(struct daemon_config *cfg, int opt, const char *arg) {
   revd_options_t *o = &cfg->opts;
   int r = number_option(cfg, opt, arg);
