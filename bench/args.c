@@ -63,7 +63,8 @@ static void usage(FILE *out) {
 enum {
   OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_RATE, OPT_MODE, OPT_EXPECT, OPT_LINES, OPT_TIMEOUT,
   OPT_HALF_CLOSE, OPT_LINGER0, OPT_LATENCY, OPT_SOURCE, OPT_SWEEP, OPT_CSV, OPT_JSON,
-  OPT_NO_PROGRESS
+  OPT_NO_PROGRESS,
+  OPT_HELP, OPT_VERSION /* not 'h' and 'V': cli_getopt_error() tells long from short by >= 256 */
 };
 
 static const struct option long_options[] = {
@@ -83,8 +84,8 @@ static const struct option long_options[] = {
     {"csv", required_argument, NULL, OPT_CSV},
     {"json", no_argument, NULL, OPT_JSON},
     {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -321,11 +322,11 @@ int bench_parse_args(int argc, char **argv, struct bench_config *cfg, FILE *out)
   cfg->argc = argc;
   cfg->argv = argv;
   while ((opt = getopt_long(argc, argv, ":c:d:n:s:t:hV", long_options, NULL)) != -1) {
-    if (opt == 'h') {
+    if (opt == 'h' || opt == OPT_HELP) {
       usage(out);
       return 1;
     }
-    if (opt == 'V') {
+    if (opt == 'V' || opt == OPT_VERSION) {
       fprintf(out, "revbench %s\n", REVD_VERSION_STRING);
       return 1;
     }

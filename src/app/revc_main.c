@@ -54,7 +54,9 @@ static void usage(FILE *out) {
           REVD_DEFAULT_PORT, DEFAULT_TIMEOUT_MS);
 }
 
-enum { OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_TIMEOUT };
+/* Long options are >= 256, --help and --version too: cli_getopt_error()
+ * tells long from short by that. */
+enum { OPT_HOST = 256, OPT_PORT, OPT_UNIX, OPT_MODE, OPT_TIMEOUT, OPT_HELP, OPT_VERSION };
 
 static const struct option long_options[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -62,8 +64,8 @@ static const struct option long_options[] = {
     {"unix", required_argument, NULL, OPT_UNIX},
     {"mode", required_argument, NULL, OPT_MODE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -83,8 +85,8 @@ static int apply_option(struct client_config *cfg, int opt, const char *arg) {
     if (cli_number("revc", "--timeout", arg, 0, UINT32_MAX, 0, &v) < 0) return 2;
     cfg->timeout_ms = (unsigned)v;
     return 0;
-  case 'h': usage(stdout); return 1;
-  case 'V': printf("revc %s\n", REVD_VERSION_STRING); return 1;
+  case 'h': case OPT_HELP: usage(stdout); return 1;
+  case 'V': case OPT_VERSION: printf("revc %s\n", REVD_VERSION_STRING); return 1;
   default: return 2;
   }
 }

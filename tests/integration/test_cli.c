@@ -90,6 +90,24 @@ static void unknown_short_option_is_named(void **state) {
   }
 }
 
+/* A value given to --help or --version is refused by the option's long
+ * name (regression: revc and revbench named it '-h'). */
+static void help_with_a_value_is_named(void **state) {
+  (void)state;
+  const char *progs[] = {"revd", "revc", "revbench"};
+  const char *envs[] = {"REVD_BIN", "REVC_BIN", "REVBENCH_BIN"};
+  for (int i = 0; i < 3; i++) {
+    char want[128];
+    snprintf(want, sizeof want, "%s: option '--help=x' takes no value (see %s --help)\n", progs[i],
+             progs[i]);
+    const char *argv[] = {bin_path(envs[i]), "--help=x", NULL};
+    struct run_result r;
+    assert_int_equal(run_program(argv, NULL, 0, 3000, &r), 2);
+    assert_string_equal(r.err, want);
+    assert_int_equal(r.out_len, 0);
+  }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -98,6 +116,7 @@ int main(void) {
       cmocka_unit_test(revc_rejects_bad_flags),
       cmocka_unit_test(help_and_version_exit_zero),
       cmocka_unit_test(unknown_short_option_is_named),
+      cmocka_unit_test(help_with_a_value_is_named),
   };
   return cmocka_run_group_tests_name("command lines", tests, NULL, NULL);
 }
